@@ -1,0 +1,38 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { InventorySchema } from './inventory.ts';
+
+/**
+ * Server → agent commands. Each has a params schema and a result schema; the agent keeps one handler per command in
+ * its own file (agent/commands/), and the server validates every result against the schema here.
+ */
+export const commands = {
+  'inventory.collect': {
+    params: Type.Object({}, { additionalProperties: false }),
+    result: InventorySchema,
+  },
+  'agent.ping': {
+    params: Type.Object({ echo: Type.String({ maxLength: 256 }) }, { additionalProperties: false }),
+    result: Type.Object({ echo: Type.String({ maxLength: 256 }), agentTime: Type.String({ maxLength: 40 }) }),
+  },
+} as const satisfies Record<string, { params: TSchema; result: TSchema }>;
+
+export type CommandName = keyof typeof commands;
+export type CommandParams<N extends CommandName> = Static<(typeof commands)[N]['params']>;
+export type CommandResult<N extends CommandName> = Static<(typeof commands)[N]['result']>;
+
+export const commandNames = Object.keys(commands) as CommandName[];
+
+/** `{name, params}` discriminated on `name`, one member per command. */
+export const CommandCall = Type.Union(
+  commandNames.map((name) => Type.Object({ name: Type.Literal(name), params: commands[name].params })),
+);
+export type CommandCall = { [N in CommandName]: { name: N; params: CommandParams<N> } }[CommandName];
+
+/** Error codes an agent may answer a command with. */
+export const CommandErrorCode = Type.Union([
+  Type.Literal('unknown_command'),
+  Type.Literal('invalid_params'),
+  Type.Literal('failed'),
+  Type.Literal('refused'),
+]);
+export type CommandErrorCode = Static<typeof CommandErrorCode>;

@@ -1,0 +1,8 @@
+/** Version of the agent ⇄ server control protocol, carried as `v` in every JSON message. */
+export const PROTOCOL_VERSION = 1 as const;
+
+/** Largest WebSocket message either end accepts (bytes). Larger frames close the socket with 1009. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** WebSocket path of the agent gateway on the control server. */
+export const AGENT_GATEWAY_PATH = '/api/v1/agent/connect';

@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import type { Logger } from 'pino';
+import { AuditLog } from './audit/audit-log.ts';
+import { auditRoutes } from './audit/audit-routes.ts';
+import { authRoutes } from './auth/auth-routes.ts';
+import type { Config } from './config.ts';
+import type { AppContext } from './context.ts';
+import { openDatabase } from './db/open.ts';
+import { enrollmentRoutes } from './enrollment/enrollment-routes.ts';
+import { createAgentGateway } from './gateway/agent-gateway.ts';
+import { AgentRegistry } from './gateway/agent-registry.ts';
+import { healthRoutes } from './health/health-routes.ts';
+import { installAuthentication } from './http/authenticate.ts';
+import { installCanonicalPathGuard } from './http/canonical-path.ts';
+import { installErrorHandling } from './http/error-handler.ts';
+import { loadServerIdentity } from './identity/server-identity.ts';
+import { machineRoutes } from './machines/machine-routes.ts';
+import { loadMasterKey, sealingKey } from './secrets/sealing-key.ts';
+import { prepareSetup } from './setup/setup-service.ts';
+import { setupRoutes } from './setup/setup-routes.ts';
+import { tenancyRoutes } from './tenancy/tenancy-routes.ts';
+import { STEWARD_VERSION } from './version.ts';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  ctx: AppContext;
+  /** The one-time setup token when setup is still open, else null. */
+  setupToken: string | null;
+  close(): Promise<void>;
+}
+
+const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Builds and starts the control server: database, identity, REST API, agent gateway, presence timer. */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const identity = await loadServerIdentity(database.db, sealingKey(loadMasterKey(config.masterKey, config.dataDir)));
+    const audit = new AuditLog(database.db, log);
+    const agents = new AgentRegistry(database.db, audit, log, config.heartbeatSeconds, config.missedHeartbeats);
+    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, agents, version: STEWARD_VERSION };
+
+    const app = Fastify({
+      loggerInstance: log as FastifyBaseLogger,
+      bodyLimit: BODY_LIMIT_BYTES,
+      https: config.tls ? { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile) } : null,
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+      logController: new LogController({ disableRequestLogging: true }),
+    }).withTypeProvider<TypeBoxTypeProvider>();
+
+    await app.register(swagger, {
+      openapi: {
+        info: { title: 'Steward control server', version: STEWARD_VERSION },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        security: [{ bearer: [] }],
+      },
+    });
+    installCanonicalPathGuard(app);
+    installErrorHandling(app);
+    installAuthentication(app, ctx);
+    for (const routes of [healthRoutes, setupRoutes, authRoutes, tenancyRoutes, enrollmentRoutes, machineRoutes, auditRoutes]) {
+      await app.register(routes(ctx));
+    }
+    app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info({ method: request.method, url: request.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    });
+
+    const gateway = createAgentGateway(ctx);
+    app.server.on('upgrade', (request, socket, head) => {
+      if (!gateway.handleUpgrade(request, socket, head)) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      }
+    });
+
+    const setupToken = await prepareSetup(ctx);
+    await app.listen({ host: config.host, port: config.port });
+    agents.start();
+    const port = (app.server.address() as AddressInfo).port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
+    log.info({ url, db: database.driver, version: STEWARD_VERSION, serverKeyFingerprint: identity.fingerprint }, 'server listening');
+
+    let closing: Promise<void> | null = null;
+    return {
+      url,
+      port,
+      ctx,
+      setupToken,
+      close: () =>
+        (closing ??= (async () => {
+          await agents.closeAll();
+          await gateway.close();
+          await app.close();
+          await audit.flush();
+          await database.close();
+        })()),
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}

@@ -1,0 +1,67 @@
+import path from 'node:path';
+
+/** Server configuration, read once from the environment. Bad values stop start-up with a message naming the variable. */
+export interface Config {
+  host: string;
+  port: number;
+  /** Embedded PGlite lives here (and the setup token, the master key file when no STEWARD_MASTER_KEY is given). */
+  dataDir: string;
+  /** Real PostgreSQL when set; otherwise the embedded PGlite database in dataDir. */
+  databaseUrl: string | null;
+  tls: { certFile: string; keyFile: string } | null;
+  /** Base64 32-byte key sealing secrets at rest; when null, dataDir/master.key is used (created 0600 if missing). */
+  masterKey: string | null;
+  heartbeatSeconds: number;
+  /** Agents silent for this many heartbeat intervals are closed and marked offline. */
+  missedHeartbeats: number;
+  logLevel: string;
+  /** Lifetime of a console/API login token. */
+  loginTokenHours: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got '${raw}'`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const certFile = env.STEWARD_TLS_CERT || null;
+  const keyFile = env.STEWARD_TLS_KEY || null;
+  if (Boolean(certFile) !== Boolean(keyFile)) {
+    throw new ConfigError('STEWARD_TLS_CERT and STEWARD_TLS_KEY must be set together');
+  }
+  const databaseUrl = env.DATABASE_URL || null;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql://`);
+  }
+  const masterKey = env.STEWARD_MASTER_KEY || null;
+  if (masterKey && Buffer.from(masterKey, 'base64').length !== 32) {
+    throw new ConfigError('STEWARD_MASTER_KEY must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)');
+  }
+  const logLevel = env.STEWARD_LOG_LEVEL || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`STEWARD_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  return {
+    host: env.HOST || '127.0.0.1',
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    dataDir: path.resolve(env.STEWARD_DATA_DIR || './data'),
+    databaseUrl,
+    tls: certFile && keyFile ? { certFile, keyFile } : null,
+    masterKey,
+    heartbeatSeconds: integer(env, 'STEWARD_HEARTBEAT_SECONDS', 30, 1, 3600),
+    missedHeartbeats: integer(env, 'STEWARD_MISSED_HEARTBEATS', 3, 2, 100),
+    logLevel,
+    loginTokenHours: integer(env, 'STEWARD_LOGIN_TOKEN_HOURS', 12, 1, 24 * 30),
+  };
+}

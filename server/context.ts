@@ -1,0 +1,18 @@
+import type { Logger } from 'pino';
+import type { AuditLog } from './audit/audit-log.ts';
+import type { Config } from './config.ts';
+import type { Db, DbDriver } from './db/open.ts';
+import type { AgentRegistry } from './gateway/agent-registry.ts';
+import type { ServerIdentity } from './identity/server-identity.ts';
+
+/** What services need from the running server; built once in app.ts and passed down explicitly. */
+export interface AppContext {
+  config: Config;
+  db: Db;
+  driver: DbDriver;
+  log: Logger;
+  audit: AuditLog;
+  identity: ServerIdentity;
+  agents: AgentRegistry;
+  version: string;
+}

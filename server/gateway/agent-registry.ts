@@ -1,0 +1,119 @@
+import type { Logger } from 'pino';
+import { CloseCode } from '../../protocol/close-codes.ts';
+import type { CommandName, CommandParams, CommandResult } from '../../protocol/commands.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Db } from '../db/open.ts';
+import { Unavailable } from '../errors.ts';
+import { markDisconnected, sweepOffline, touchConnections } from '../machines/presence-store.ts';
+import type { AgentConnection } from './agent-connection.ts';
+
+/**
+ * The agent connections this replica holds, and their liveness. State here is only the live sockets; presence lives
+ * in the database (presence-store.ts), so another replica, or this one after a restart, rebuilds it from there.
+ *
+ * One timer drives everything, whatever the number of agents: each tick sends heartbeats, closes agents silent
+ * for too long, writes last-seen for all live connections in one batched statement (closing any a newer connection
+ * superseded, possibly on another replica) and marks machines offline whose connection went silent anywhere.
+ */
+export class AgentRegistry {
+  private readonly live = new Map<string, AgentConnection>();
+  private timer: NodeJS.Timeout | null = null;
+  private ticking = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditLog,
+    private readonly log: Logger,
+    private readonly heartbeatSeconds: number,
+    private readonly missedHeartbeats: number,
+  ) {}
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  get(machineId: string): AgentConnection | undefined {
+    return this.live.get(machineId);
+  }
+
+  /** Adds an authenticated connection; an older one for the same machine is closed as replaced. */
+  add(conn: AgentConnection): void {
+    const machineId = conn.machineId as string;
+    const previous = this.live.get(machineId);
+    this.live.set(machineId, conn);
+    if (previous && previous !== conn) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same agent');
+    conn.onClose((code) => void this.remove(conn, code));
+  }
+
+  private async remove(conn: AgentConnection, code: number): Promise<void> {
+    const machineId = conn.machineId as string;
+    if (this.live.get(machineId) === conn) this.live.delete(machineId);
+    const wentOffline = await markDisconnected(this.db, machineId, conn.connectionId).catch((error: unknown) => {
+      this.log.error({ err: error, machineId }, 'could not record disconnect');
+      return false;
+    });
+    this.audit.enqueue({
+      actorType: 'agent',
+      actorId: machineId,
+      action: 'agent.disconnect',
+      outcome: 'success',
+      targetType: 'machine',
+      targetId: machineId,
+      address: conn.address,
+      details: { code, wentOffline },
+    });
+  }
+
+  async request<N extends CommandName>(machineId: string, name: N, params: CommandParams<N>, timeoutMs?: number): Promise<CommandResult<N>> {
+    const conn = this.live.get(machineId);
+    if (!conn) throw new Unavailable('the agent is not connected to this server');
+    return conn.request(name, params, timeoutMs);
+  }
+
+  start(): void {
+    const periodMs = this.heartbeatSeconds * 1000;
+    this.timer = setInterval(() => void this.tick(), periodMs);
+    this.timer.unref();
+  }
+
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = Date.now();
+      const silentLimitMs = this.heartbeatSeconds * this.missedHeartbeats * 1000;
+      const at = new Date(now).toISOString();
+      const alive: { machineId: string; connectionId: string }[] = [];
+      for (const conn of this.live.values()) {
+        if (now - conn.lastHeard > silentLimitMs) {
+          conn.close(CloseCode.heartbeatTimeout, `no message for ${Math.round((now - conn.lastHeard) / 1000)} s`);
+          continue;
+        }
+        conn.send({ type: 'heartbeat', at });
+        alive.push({ machineId: conn.machineId as string, connectionId: conn.connectionId });
+      }
+      for (const machineId of await touchConnections(this.db, alive)) {
+        this.live.get(machineId)?.close(CloseCode.replaced, 'superseded by a newer connection');
+      }
+      const offline = await sweepOffline(this.db, this.heartbeatSeconds * this.missedHeartbeats);
+      if (offline.length) this.log.info({ count: offline.length }, 'marked silent machines offline');
+    } catch (error) {
+      this.log.error({ err: error }, 'agent presence tick failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** Closes every connection (server shutdown); agents reconnect to whichever replica answers. */
+  async closeAll(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const closing = [...this.live.values()].map(
+      (conn) => new Promise<void>((resolve) => {
+        conn.onClose(() => resolve());
+        conn.close(CloseCode.goingAway, 'server shutting down');
+        setTimeout(resolve, 2000).unref();
+      }),
+    );
+    await Promise.all(closing);
+  }
+}

@@ -1,0 +1,65 @@
+import { inventoryHash, type Inventory } from '../../protocol/inventory.ts';
+import type { Actor } from '../access/actor.ts';
+import type { AppContext } from '../context.ts';
+import { NotFound } from '../errors.ts';
+import { demand } from '../http/authenticate.ts';
+import { diffInventory } from './inventory-diff.ts';
+import * as store from './machine-store.ts';
+
+export async function listMachines(ctx: AppContext, actor: Actor, filter: { siteId?: string; clientId?: string; online?: boolean }) {
+  await demand(ctx, actor, 'machines.view', { type: 'client', clientId: filter.clientId });
+  return store.listMachines(ctx.db, filter);
+}
+
+async function requireVisibleMachine(ctx: AppContext, actor: Actor, machineId: string, action: 'machines.view' | 'machines.manage') {
+  const machine = await store.findMachine(ctx.db, machineId);
+  if (!machine) {
+    await demand(ctx, actor, action, { type: 'client' });
+    throw new NotFound('machine not found');
+  }
+  await demand(ctx, actor, action, { type: 'machine', machineId, siteId: machine.siteId, clientId: machine.clientId });
+  return machine;
+}
+
+export async function getMachine(ctx: AppContext, actor: Actor, machineId: string) {
+  const { inventoryHash: _hash, lastAddress, ...machine } = await requireVisibleMachine(ctx, actor, machineId, 'machines.view');
+  return { ...machine, lastAddress, inventory: machine.inventory as Inventory | null };
+}
+
+export async function listInventoryChanges(ctx: AppContext, actor: Actor, machineId: string, limit: number) {
+  await requireVisibleMachine(ctx, actor, machineId, 'machines.view');
+  return store.listInventoryChanges(ctx.db, machineId, limit);
+}
+
+/** Asks the connected agent for a fresh inventory now, stores it, and returns the machine. */
+export async function refreshInventory(ctx: AppContext, actor: Actor, machineId: string) {
+  await requireVisibleMachine(ctx, actor, machineId, 'machines.manage');
+  const inventory = await ctx.agents.request(machineId, 'inventory.collect', {}, 120_000);
+  const changed = await recordInventory(ctx, machineId, inventory);
+  await ctx.audit.record(ctx.db, {
+    actorType: 'user',
+    actorId: actor.userId,
+    action: 'machine.inventory_refresh',
+    outcome: 'success',
+    targetType: 'machine',
+    targetId: machineId,
+    address: actor.address,
+    details: { changed },
+  });
+  return getMachine(ctx, actor, machineId);
+}
+
+/**
+ * Stores an inventory reported by the machine's own agent. The hash is recomputed here (never trusted from the
+ * wire); an unchanged inventory writes nothing, a changed one writes the new document and a change record together.
+ */
+export async function recordInventory(ctx: AppContext, machineId: string, inventory: Inventory): Promise<boolean> {
+  const hash = inventoryHash(inventory);
+  return ctx.db.transaction(async (tx) => {
+    const current = await store.currentInventory(tx, machineId);
+    if (!current) throw new NotFound('machine not found');
+    if (current.hash === hash) return false;
+    await store.storeInventory(tx, machineId, inventory, hash, diffInventory(current.inventory, inventory));
+    return true;
+  });
+}
