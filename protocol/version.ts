@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+
 /** Version of the agent ⇄ server control protocol, carried as `v` in every JSON message. */
 export const PROTOCOL_VERSION = 1 as const;
 
@@ -6,3 +8,6 @@ export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 /** WebSocket path of the agent gateway on the control server. */
 export const AGENT_GATEWAY_PATH = '/api/v1/agent/connect';
+
+/** The product version (package.json), reported by the agent and the server alike. */
+export const STEWARD_VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;

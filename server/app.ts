@@ -23,7 +23,7 @@ import { loadMasterKey, sealingKey } from './secrets/sealing-key.ts';
 import { prepareSetup } from './setup/setup-service.ts';
 import { setupRoutes } from './setup/setup-routes.ts';
 import { tenancyRoutes } from './tenancy/tenancy-routes.ts';
-import { STEWARD_VERSION } from './version.ts';
+import { STEWARD_VERSION } from '../protocol/version.ts';
 
 export interface RunningServer {
   url: string;

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import type { TLSSocket } from 'node:tls';
+import WebSocket from 'ws';
+import { CloseCode } from '../../protocol/close-codes.ts';
+import {
+  fromBase64,
+  handshakeTranscript,
+  keyFingerprint,
+  newNonce,
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  signerFor,
+  toBase64,
+  verifySignature,
+  type KeyPair,
+} from '../../protocol/identity.ts';
+import type { ServerMessage, Welcome } from '../../protocol/messages.ts';
+import { MAX_FRAME_BYTES, STEWARD_VERSION } from '../../protocol/version.ts';
+import type { TlsTrust } from '../state/agent-state.ts';
+import { ConnectionClosed, MessageStream } from './message-stream.ts';
+
+export interface HandshakeOptions {
+  url: URL;
+  keyPair: KeyPair;
+  /** The server identity to accept: the full key once enrolled, the token's fingerprint when enrolling. */
+  expectedServer: { publicKey: Uint8Array } | { fingerprint: string };
+  mode: 'enroll' | 'connect';
+  machineId?: string;
+  enrollmentToken?: string;
+  tls: TlsTrust;
+  timeoutMs?: number;
+}
+
+export interface Session {
+  stream: MessageStream;
+  welcome: Welcome;
+  serverPublicKey: Uint8Array;
+}
+
+/** Something the agent must not retry blindly: the server is not who it should be. */
+export class ServerIdentityError extends Error {
+  override name = 'ServerIdentityError';
+}
+
+/**
+ * The agent half of the mutual challenge–response. The server must prove it holds the expected identity key
+ * (signing both fresh nonces) before the agent proves itself or reveals an enrollment token.
+ */
+export async function openSession(opts: HandshakeOptions): Promise<Session> {
+  const pinned = opts.tls.pinnedCertSha256?.replace(/:/g, '').toUpperCase() ?? null;
+  const socket = new WebSocket(opts.url, {
+    maxPayload: MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+    handshakeTimeout: opts.timeoutMs ?? 15_000,
+    ca: opts.tls.caFile ? fs.readFileSync(opts.tls.caFile) : undefined,
+    // A pinned certificate replaces CA validation; the pin is checked on open, before anything is sent.
+    rejectUnauthorized: pinned === null,
+  });
+  const stream = new MessageStream(socket);
+  const timer = setTimeout(() => stream.fail(CloseCode.handshakeTimeout, 'handshake timed out'), opts.timeoutMs ?? 15_000);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`server answered HTTP ${res.statusCode} to the agent connection`)));
+    });
+    if (pinned) {
+      const cert = (socket as unknown as { _socket: TLSSocket })._socket.getPeerCertificate();
+      if (!cert?.fingerprint256 || cert.fingerprint256.replace(/:/g, '').toUpperCase() !== pinned) {
+        stream.fail(CloseCode.authenticationFailed, 'certificate pin mismatch');
+        throw new ServerIdentityError('the server TLS certificate does not match the pinned fingerprint');
+      }
+    }
+    const challenge = expect(await stream.next(), 'challenge');
+    const serverKey = fromBase64(challenge.serverKey, PUBLIC_KEY_BYTES);
+    const serverNonce = fromBase64(challenge.serverNonce, 32);
+    if (!serverKey || !serverNonce || !serverKeyAccepted(serverKey, opts.expectedServer)) {
+      stream.fail(CloseCode.authenticationFailed, 'unexpected server identity');
+      throw new ServerIdentityError(`the server's identity key (${serverKey ? keyFingerprint(serverKey) : 'malformed'}) is not the one this agent trusts`);
+    }
+    const agentNonce = newNonce();
+    stream.send({
+      type: 'hello',
+      agentNonce: toBase64(agentNonce),
+      agentKey: toBase64(opts.keyPair.publicKey),
+      mode: opts.mode,
+      ...(opts.machineId ? { machineId: opts.machineId } : {}),
+      agentVersion: STEWARD_VERSION,
+    });
+    const binding = { serverNonce, agentNonce, serverKey, agentKey: opts.keyPair.publicKey };
+    const proof = expect(await stream.next(), 'server_proof');
+    const signature = fromBase64(proof.signature, SIGNATURE_BYTES);
+    if (!signature || !verifySignature(handshakeTranscript('server', binding), signature, serverKey)) {
+      stream.fail(CloseCode.authenticationFailed, 'server proof invalid');
+      throw new ServerIdentityError('the server failed to prove its identity (bad signature)');
+    }
+    stream.send({
+      type: 'agent_proof',
+      signature: toBase64(signerFor(opts.keyPair.secretKey)(handshakeTranscript('agent', binding))),
+      ...(opts.enrollmentToken ? { enrollmentToken: opts.enrollmentToken } : {}),
+    });
+    const welcome = expect(await stream.next(), 'welcome');
+    return { stream, welcome, serverPublicKey: serverKey };
+  } catch (error) {
+    socket.terminate();
+    throw error instanceof ConnectionClosed || error instanceof ServerIdentityError ? error : new ConnectionClosed(1006, (error as Error).message);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function serverKeyAccepted(key: Uint8Array, expected: HandshakeOptions['expectedServer']): boolean {
+  if ('fingerprint' in expected) return keyFingerprint(key) === expected.fingerprint;
+  return Buffer.compare(Buffer.from(key), Buffer.from(expected.publicKey)) === 0;
+}
+
+function expect<T extends ServerMessage['type']>(message: ServerMessage, type: T): Extract<ServerMessage, { type: T }> {
+  if (message.type !== type) throw new ConnectionClosed(CloseCode.invalidMessage, `expected '${type}' from the server, got '${message.type}'`);
+  return message as Extract<ServerMessage, { type: T }>;
+}
