@@ -6,8 +6,6 @@ import { databaseUrlFor, PG_TEMPLATE_DB, PGLITE_TEMPLATE, TEST_ROOT } from './he
 
 /** Builds the migrated database templates once per test run (initdb + migrations are the slow part). */
 export default async function setup(): Promise<() => Promise<void>> {
-  fs.rmSync(TEST_ROOT, { recursive: true, force: true });
-  fs.mkdirSync(TEST_ROOT, { recursive: true });
   const pglite = await openDatabase({ databaseUrl: null, dataDir: PGLITE_TEMPLATE });
   await pglite.close();
   fs.rmSync(path.join(PGLITE_TEMPLATE, 'steward.lock'), { force: true });
@@ -23,7 +21,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   return async () => {
     if (process.env.DATABASE_URL) {
       const admin = postgres(process.env.DATABASE_URL, { max: 1, onnotice: () => {} });
-      const leftovers = await admin<{ datname: string }[]>`select datname from pg_database where datname like 'steward_t_%' or datname = ${PG_TEMPLATE_DB}`;
+      const leftovers = await admin<{ datname: string }[]>`select datname from pg_database where datname like ${PG_TEMPLATE_DB.replace('steward_tpl_', 'steward_t_') + '_%'} or datname = ${PG_TEMPLATE_DB}`;
       for (const { datname } of leftovers) await admin.unsafe(`drop database if exists ${datname} with (force)`);
       await admin.end();
     }

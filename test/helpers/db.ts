@@ -11,9 +11,10 @@ import postgres from 'postgres';
  */
 export type Backend = 'pglite' | 'postgres';
 
-export const TEST_ROOT = path.join(os.tmpdir(), 'steward-test');
+/** Per run (set by global-setup before workers start), so concurrent test runs never share files or databases. */
+export const TEST_ROOT = (process.env.STEWARD_TEST_ROOT ??= fs.mkdtempSync(path.join(os.tmpdir(), 'steward-test-')));
 export const PGLITE_TEMPLATE = path.join(TEST_ROOT, 'pglite-template');
-export const PG_TEMPLATE_DB = 'steward_test_template';
+export const PG_TEMPLATE_DB = `steward_tpl_${path.basename(TEST_ROOT).replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
 
 export function backends(): Backend[] {
   return process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
@@ -40,7 +41,7 @@ export async function createTestDatabase(backend: Backend): Promise<TestDatabase
     fs.cpSync(path.join(PGLITE_TEMPLATE, 'pglite'), path.join(dataDir, 'pglite'), { recursive: true });
     return { backend, dataDir, databaseUrl: null, drop: async () => fs.rmSync(dataDir, { recursive: true, force: true }) };
   }
-  const name = `steward_t_${id}`;
+  const name = `${PG_TEMPLATE_DB.replace('steward_tpl_', 'steward_t_')}_${id}`;
   const admin = postgres(process.env.DATABASE_URL as string, { max: 1, onnotice: () => {} });
   try {
     // Concurrent clones of one template collide ("source database is being accessed"); retry briefly.
