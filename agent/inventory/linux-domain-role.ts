@@ -26,7 +26,7 @@ export interface LinuxDomainRoleOptions {
 
 export async function detectLinuxDomainRole(run: CommandRunner, opts: LinuxDomainRoleOptions): Promise<DomainMembership> {
   const testparm = async (parameter: string): Promise<string | null> => {
-    const args = ['-s', `--parameter-name ${parameter}`, ...(opts.smbConf ? [opts.smbConf] : [])];
+    const args = ['-s', `--parameter-name=${parameter}`, ...(opts.smbConf ? [opts.smbConf] : [])];
     const result = await run('testparm', args, { timeoutMs: 10_000 });
     if (result.code === null) return null; // not installed (or timed out): no Samba configuration to speak of
     return result.stdout.split('\n').map((l) => l.trim()).find(Boolean) ?? null;
