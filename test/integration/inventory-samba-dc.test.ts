@@ -10,6 +10,7 @@ import { runCommand } from '../../agent/platform/run-command.ts';
 // answers, so a wrong option spelling or output assumption fails here. Needs `apt-get install samba`.
 const haveSamba = existsSync('/usr/bin/samba-tool') && existsSync('/usr/bin/testparm');
 let dir: string;
+if (!haveSamba) console.warn('SKIPPED: Samba AD DC domain-role test: samba-tool/testparm missing (apt-get install samba samba-ad-provision)');
 
 describe.skipIf(!haveSamba)('Linux domain role against a provisioned Samba AD DC', () => {
   beforeAll(async () => {
