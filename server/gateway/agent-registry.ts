@@ -4,7 +4,7 @@ import type { CommandName, CommandParams, CommandResult } from '../../protocol/c
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Db } from '../db/open.ts';
 import { Unavailable } from '../errors.ts';
-import { markDisconnected, sweepOffline, touchConnections } from '../machines/presence-store.ts';
+import { markConnectionsClosed, markDisconnected, sweepOffline, touchConnections } from '../machines/presence-store.ts';
 import type { AgentConnection } from './agent-connection.ts';
 
 /**
@@ -19,6 +19,7 @@ export class AgentRegistry {
   private readonly live = new Map<string, AgentConnection>();
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
+  private shuttingDown = false;
 
   constructor(
     private readonly db: Db,
@@ -48,6 +49,7 @@ export class AgentRegistry {
   private async remove(conn: AgentConnection, code: number): Promise<void> {
     const machineId = conn.machineId as string;
     if (this.live.get(machineId) === conn) this.live.delete(machineId);
+    if (this.shuttingDown) return; // closeAll records these in one statement
     const wentOffline = await markDisconnected(this.db, machineId, conn.connectionId).catch((error: unknown) => {
       this.log.error({ err: error, machineId }, 'could not record disconnect');
       return false;
@@ -107,7 +109,9 @@ export class AgentRegistry {
   /** Closes every connection (server shutdown); agents reconnect to whichever replica answers. */
   async closeAll(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    const closing = [...this.live.values()].map(
+    this.shuttingDown = true;
+    const connections = [...this.live.values()];
+    const closing = connections.map(
       (conn) => new Promise<void>((resolve) => {
         conn.onClose(() => resolve());
         conn.close(CloseCode.goingAway, 'server shutting down');
@@ -115,5 +119,22 @@ export class AgentRegistry {
       }),
     );
     await Promise.all(closing);
+    const offline = await markConnectionsClosed(this.db, connections.map((c) => c.connectionId)).catch((error: unknown) => {
+      this.log.error({ err: error }, 'could not record disconnects at shutdown');
+      return 0;
+    });
+    for (const conn of connections) {
+      this.audit.enqueue({
+        actorType: 'agent',
+        actorId: conn.machineId,
+        action: 'agent.disconnect',
+        outcome: 'success',
+        targetType: 'machine',
+        targetId: conn.machineId,
+        address: conn.address,
+        details: { code: CloseCode.goingAway, reason: 'server shutting down' },
+      });
+    }
+    this.log.info({ connections: connections.length, markedOffline: offline }, 'agent connections closed');
   }
 }

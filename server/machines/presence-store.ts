@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/open.ts';
 import { machines } from '../db/schema.ts';
 
@@ -21,6 +21,20 @@ export async function markDisconnected(q: Queryable, machineId: string, connecti
     .where(and(eq(machines.id, machineId), eq(machines.connectionId, connectionId)))
     .returning({ id: machines.id });
   return rows.length > 0;
+}
+
+/** Marks the machines of these connections offline in bulk (shutdown); a superseded connection matches nothing. */
+export async function markConnectionsClosed(q: Queryable, connectionIds: string[]): Promise<number> {
+  let count = 0;
+  for (let i = 0; i < connectionIds.length; i += 5000) {
+    const rows = await q
+      .update(machines)
+      .set({ online: false, connectionId: null, lastSeenAt: sql`now()` })
+      .where(inArray(machines.connectionId, connectionIds.slice(i, i + 5000)))
+      .returning({ id: machines.id });
+    count += rows.length;
+  }
+  return count;
 }
 
 /**
