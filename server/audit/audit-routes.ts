@@ -2,10 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AppContext } from '../context.ts';
 import { demand, requireActor } from '../http/authenticate.ts';
-import { ErrorBody, Timestamp } from '../http/schemas.ts';
+import { ErrorBody, Nullable, Timestamp } from '../http/schemas.ts';
 import { listAuditEvents } from './audit-store.ts';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const AuditEvent = Type.Object({
   id: Type.Integer(),
   at: Timestamp,

@@ -3,10 +3,9 @@ import { Type } from '@sinclair/typebox';
 import { InventorySchema } from '../../protocol/inventory.ts';
 import type { AppContext } from '../context.ts';
 import { requireActor } from '../http/authenticate.ts';
-import { ErrorBody, IdParams, Timestamp, Uuid } from '../http/schemas.ts';
+import { ErrorBody, IdParams, Nullable, Timestamp, Uuid } from '../http/schemas.ts';
 import * as machines from './machine-service.ts';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const MachineSummary = Type.Object({
   id: Uuid,
   siteId: Uuid,
