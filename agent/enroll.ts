@@ -34,8 +34,8 @@ export async function enroll(opts: EnrollOptions): Promise<{ machineId: string }
     tls: opts.tls,
   });
   session.stream.fail(1000, 'enrolled');
-  saveKeyPair(opts.stateDir, keyPair);
-  saveEnrollment(opts.stateDir, {
+  await saveKeyPair(opts.stateDir, keyPair);
+  await saveEnrollment(opts.stateDir, {
     serverUrl: opts.serverUrl,
     machineId: session.welcome.machineId,
     serverPublicKey: toBase64(session.serverPublicKey),

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
           { log, collectInventory: inventory },
           {
             enrollment: loadEnrollment(stateDir),
-            keyPair: loadKeyPair(stateDir),
+            keyPair: await loadKeyPair(stateDir),
             inventoryIntervalMs: Number(process.env.STEWARD_AGENT_INVENTORY_SECONDS ?? 300) * 1000,
           },
         );

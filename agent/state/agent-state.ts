@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromBase64, keyPairFromSecretKey, PUBLIC_KEY_BYTES, SECRET_KEY_BYTES, toBase64, type KeyPair } from '../../protocol/identity.ts';
+import { privateFilesForThisPlatform, type PrivateFiles } from '../platform/private-files.ts';
 
 /**
  * The agent's state directory (mode 0700): `agent.key` holds the Ed25519 secret key (0600, base64) and
@@ -27,9 +28,10 @@ export interface Enrollment {
 const KEY_FILE = 'agent.key';
 const ENROLLMENT_FILE = 'agent.json';
 
-function writeAtomic(file: string, content: string): void {
+async function writeAtomic(file: string, content: string, privateFiles: PrivateFiles): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temp, content, { mode: 0o600 });
+  await privateFiles.restrict(temp);
   fs.renameSync(temp, file);
 }
 
@@ -38,24 +40,24 @@ export function ensureStateDir(dir: string): void {
   fs.chmodSync(dir, 0o700);
 }
 
-export function saveKeyPair(dir: string, pair: KeyPair): void {
+export async function saveKeyPair(dir: string, pair: KeyPair, privateFiles = privateFilesForThisPlatform()): Promise<void> {
   ensureStateDir(dir);
-  writeAtomic(path.join(dir, KEY_FILE), toBase64(pair.secretKey) + '\n');
+  await writeAtomic(path.join(dir, KEY_FILE), toBase64(pair.secretKey) + '\n', privateFiles);
 }
 
 /** Loads the key, refusing one that other users could read (a stolen key impersonates the machine). */
-export function loadKeyPair(dir: string): KeyPair {
+export async function loadKeyPair(dir: string, privateFiles = privateFilesForThisPlatform()): Promise<KeyPair> {
   const file = path.join(dir, KEY_FILE);
-  const mode = fs.statSync(file).mode & 0o777;
-  if (mode & 0o077) throw new Error(`${file} is readable by other users (mode ${mode.toString(8)}); chmod 600 it`);
+  if (!fs.existsSync(file)) throw new Error(`this agent has no key (no ${file}); run 'enroll' first`);
+  await privateFiles.assertPrivate(file);
   const secretKey = fromBase64(fs.readFileSync(file, 'utf8').trim(), SECRET_KEY_BYTES);
   if (!secretKey) throw new Error(`${file} does not hold a valid agent key`);
   return keyPairFromSecretKey(secretKey);
 }
 
-export function saveEnrollment(dir: string, enrollment: Enrollment): void {
+export async function saveEnrollment(dir: string, enrollment: Enrollment, privateFiles = privateFilesForThisPlatform()): Promise<void> {
   ensureStateDir(dir);
-  writeAtomic(path.join(dir, ENROLLMENT_FILE), JSON.stringify(enrollment, null, 2) + '\n');
+  await writeAtomic(path.join(dir, ENROLLMENT_FILE), JSON.stringify(enrollment, null, 2) + '\n', privateFiles);
 }
 
 export function loadEnrollment(dir: string): Enrollment {

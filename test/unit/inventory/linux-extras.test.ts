@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LinuxInventoryExtras } from '../../../agent/inventory/extras-linux.ts';
-import { TranscriptRunner, exits, missing, ok, type Scripted } from './transcript-runner.ts';
+import { TranscriptRunner, exits, missing, ok, type Scripted } from '../../helpers/transcript-runner.ts';
 
 const FIXTURE_ROOT = path.resolve(import.meta.dirname, '../../fixtures/inventory/linux-root');
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MacosInventoryExtras } from '../../../agent/inventory/extras-macos.ts';
-import { TranscriptRunner, exits, loadTranscript, ok, type Scripted } from './transcript-runner.ts';
+import { TranscriptRunner, exits, loadTranscript, ok, type Scripted } from '../../helpers/transcript-runner.ts';
 
 // Contract tests: transcripts carry the exact argv the agent must run and output shaped after Apple's man pages.
 const dir = path.resolve(import.meta.dirname, '../../fixtures/inventory/macos');

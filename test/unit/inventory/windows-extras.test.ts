@@ -2,7 +2,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WindowsInventoryExtras } from '../../../agent/inventory/extras-windows.ts';
 import { parseLogonTime } from '../../../agent/inventory/windows-quser.ts';
-import { TranscriptRunner, loadTranscript, missing, type Scripted } from './transcript-runner.ts';
+import { TranscriptRunner, loadTranscript, missing, type Scripted } from '../../helpers/transcript-runner.ts';
 
 // Contract tests: the transcripts carry the exact argv the agent must run and output shaped after Microsoft's docs.
 const dir = path.resolve(import.meta.dirname, '../../fixtures/inventory/windows');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { CommandResult, CommandRunner } from '../../../agent/platform/run-command.ts';
+import type { CommandResult, CommandRunner } from '../../agent/platform/run-command.ts';
 
 /**
  * A CommandRunner that only answers the exact command lines it was given, so a test fails when the code under test
