@@ -17,6 +17,7 @@ import { healthRoutes } from './health/health-routes.ts';
 import { installAuthentication } from './http/authenticate.ts';
 import { installCanonicalPathGuard } from './http/canonical-path.ts';
 import { installErrorHandling } from './http/error-handler.ts';
+import { installValidation } from './http/validation.ts';
 import { loadServerIdentity } from './identity/server-identity.ts';
 import { machineRoutes } from './machines/machine-routes.ts';
 import { loadMasterKey, sealingKey } from './secrets/sealing-key.ts';
@@ -49,7 +50,6 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       loggerInstance: log as FastifyBaseLogger,
       bodyLimit: BODY_LIMIT_BYTES,
       https: config.tls ? { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile) } : null,
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
       logController: new LogController({ disableRequestLogging: true }),
     }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -61,6 +61,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       },
     });
     installCanonicalPathGuard(app);
+    installValidation(app);
     installErrorHandling(app);
     installAuthentication(app, ctx);
     for (const routes of [healthRoutes, setupRoutes, authRoutes, tenancyRoutes, enrollmentRoutes, machineRoutes, auditRoutes]) {

@@ -12,10 +12,13 @@ declare module 'fastify' {
   }
 }
 
-/** Resolves `Authorization: Bearer …` on every request; routes then demand an actor and ask the authorizer. */
+/**
+ * Resolves `Authorization: Bearer …` on every request, before the body is parsed or validated (an anonymous caller
+ * learns nothing about a route's schema); routes then demand an actor and ask the authorizer.
+ */
 export function installAuthentication(app: FastifyInstance, ctx: AppContext): void {
   app.decorateRequest('actor', null);
-  app.addHook('preHandler', async (request) => {
+  app.addHook('onRequest', async (request) => {
     const header = request.headers.authorization;
     if (!header) return;
     const match = /^Bearer ([^\s]+)$/i.exec(header);

@@ -9,6 +9,8 @@ import type { FastifyInstance } from 'fastify';
 const NON_CANONICAL = /\/\.\.?(\/|$)|\/\/|\\|%(2[ef]|5c|[0-7][0-9a-f])/i;
 
 export function isCanonicalPath(rawUrl: string): boolean {
+  // A request target never carries a fragment; the router would cut the path at '#', so refuse it outright.
+  if (rawUrl.includes('#')) return false;
   const pathPart = rawUrl.split('?', 1)[0];
   return pathPart.startsWith('/') && !NON_CANONICAL.test(pathPart);
 }

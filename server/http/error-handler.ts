@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { ErrorObject } from 'ajv';
 import { DomainError } from '../errors.ts';
+import { describeValidationError } from './validation.ts';
 
 /** The one mapping from errors to HTTP answers: `{error: {code, message}}`, never a stack or SQL. */
 export function installErrorHandling(app: FastifyInstance): void {
@@ -9,8 +11,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const fastifyError = error as FastifyError;
     if (fastifyError.validation) {
-      const where = fastifyError.validationContext ?? 'request';
-      return reply.status(400).send({ error: { code: 'invalid', message: `${where}${fastifyError.message.replace(/^(body|params|querystring|headers)/, '')}` } });
+      const message = describeValidationError(fastifyError.validationContext ?? 'request', fastifyError.validation[0] as ErrorObject);
+      return reply.status(400).send({ error: { code: 'invalid', message } });
     }
     const status = fastifyError.statusCode ?? 500;
     if (status >= 400 && status < 500) {
