@@ -22,12 +22,6 @@ export type CommandResult<N extends CommandName> = Static<(typeof commands)[N]['
 
 export const commandNames = Object.keys(commands) as CommandName[];
 
-/** `{name, params}` discriminated on `name`, one member per command. */
-export const CommandCall = Type.Union(
-  commandNames.map((name) => Type.Object({ name: Type.Literal(name), params: commands[name].params })),
-);
-export type CommandCall = { [N in CommandName]: { name: N; params: CommandParams<N> } }[CommandName];
-
 /** Error codes an agent may answer a command with. */
 export const CommandErrorCode = Type.Union([
   Type.Literal('unknown_command'),

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { CommandCall, CommandErrorCode } from './commands.ts';
+import { CommandErrorCode } from './commands.ts';
 import { InventorySchema } from './inventory.ts';
 import { compile, SchemaError } from './validate.ts';
 import { PROTOCOL_VERSION } from './version.ts';
@@ -46,10 +46,14 @@ export const Welcome = message('welcome', {
 });
 export const Heartbeat = message('heartbeat', { at: Type.String({ maxLength: 40 }) });
 export const InventoryReport = message('inventory', { hash: Type.String({ maxLength: 64 }), inventory: InventorySchema });
+/**
+ * The envelope accepts any command name: an older agent answers a newer server's command with `unknown_command`
+ * instead of dropping the connection. The agent validates params against protocol/commands.ts itself.
+ */
 export const CommandRequest = message('request', {
   id: Type.Integer({ minimum: 1 }),
   timeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000 }),
-  command: CommandCall,
+  command: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), params: Type.Unknown() }, { additionalProperties: false }),
 });
 export const CommandResponse = Type.Union([
   message('response', { id: Type.Integer({ minimum: 1 }), ok: Type.Literal(true), result: Type.Unknown() }),

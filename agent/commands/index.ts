@@ -1,4 +1,5 @@
-import type { CommandCall, CommandName, CommandParams, CommandResult } from '../../protocol/commands.ts';
+import { commands, type CommandErrorCode, type CommandName, type CommandParams, type CommandResult } from '../../protocol/commands.ts';
+import { compile } from '../../protocol/validate.ts';
 import type { AgentContext } from '../agent-context.ts';
 import { agentPing } from './agent-ping.ts';
 import { inventoryCollect } from './inventory-collect.ts';
@@ -11,7 +12,32 @@ export const commandHandlers: { [N in CommandName]: Handler<N> } = {
   'agent.ping': agentPing,
 };
 
-export function runCommand(ctx: AgentContext, call: CommandCall): Promise<unknown> {
-  const handler = commandHandlers[call.name] as Handler<CommandName>;
-  return handler(ctx, call.params as never);
+/** A command the agent will not run, with the protocol's error code. */
+export class CommandRefused extends Error {
+  constructor(
+    readonly code: CommandErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const paramValidators = Object.fromEntries(Object.entries(commands).map(([name, spec]) => [name, compile(spec.params)])) as unknown as Record<
+  CommandName,
+  { parse(value: unknown): unknown }
+>;
+
+/** Validates and runs a command from the server; unknown names and bad params are refused, not crashed on. */
+export function runCommand(ctx: AgentContext, call: { name: string; params: unknown }): Promise<unknown> {
+  if (!Object.hasOwn(commandHandlers, call.name)) {
+    return Promise.reject(new CommandRefused('unknown_command', `this agent does not know the command '${call.name}'`));
+  }
+  const name = call.name as CommandName;
+  let params: unknown;
+  try {
+    params = paramValidators[name].parse(call.params);
+  } catch (error) {
+    return Promise.reject(new CommandRefused('invalid_params', `invalid params for '${name}': ${(error as Error).message}`));
+  }
+  return (commandHandlers[name] as Handler<CommandName>)(ctx, params as never);
 }

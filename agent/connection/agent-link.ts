@@ -1,10 +1,9 @@
 import { CloseCode, closeCodeName } from '../../protocol/close-codes.ts';
-import type { CommandCall } from '../../protocol/commands.ts';
 import { fromBase64, PUBLIC_KEY_BYTES, type KeyPair } from '../../protocol/identity.ts';
 import { inventoryHash } from '../../protocol/inventory.ts';
 import type { CommandRequest, ServerMessage } from '../../protocol/messages.ts';
 import type { AgentContext } from '../agent-context.ts';
-import { runCommand } from '../commands/index.ts';
+import { CommandRefused, runCommand } from '../commands/index.ts';
 import type { Enrollment } from '../state/agent-state.ts';
 import { Backoff } from './backoff.ts';
 import { openSession, ServerIdentityError, type Session } from './handshake.ts';
@@ -122,11 +121,12 @@ export class AgentLink {
 
   private async answer(session: Session, request: CommandRequest): Promise<void> {
     try {
-      const result = await runCommand(this.ctx, request.command as CommandCall);
+      const result = await runCommand(this.ctx, request.command);
       session.stream.send({ type: 'response', id: request.id, ok: true, result });
     } catch (error) {
-      this.ctx.log.error({ err: error, command: request.command.name }, 'command failed');
-      session.stream.send({ type: 'response', id: request.id, ok: false, error: { code: 'failed', message: (error as Error).message.slice(0, 2000) } });
+      const code = error instanceof CommandRefused ? error.code : 'failed';
+      this.ctx.log.error({ err: error, command: request.command.name, code }, 'command not completed');
+      session.stream.send({ type: 'response', id: request.id, ok: false, error: { code, message: (error as Error).message.slice(0, 2000) } });
     }
   }
 

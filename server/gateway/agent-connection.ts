@@ -73,7 +73,7 @@ export class AgentConnection {
         reject(new Unavailable(`the agent did not answer '${name}' within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { name, resolve: resolve as (value: unknown) => void, reject, timer });
-      this.send({ type: 'request', id, timeoutMs, command: { name, params } as never });
+      this.send({ type: 'request', id, timeoutMs, command: { name, params } });
     });
   }
 
