@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FATAL_CLOSE_CODES } from '../protocol/close-codes.ts';
 import type { MachineKind } from '../protocol/inventory.ts';
@@ -72,7 +73,8 @@ async function main(): Promise<void> {
           token: values.token,
           stateDir,
           allowInsecure: values['allow-insecure'],
-          tls: { caFile: values['ca-file'] ?? null, pinnedCertSha256: values['pin-cert'] ?? null },
+          // Saved absolute: the service that runs the agent later starts in another directory.
+          tls: { caFile: values['ca-file'] ? path.resolve(values['ca-file']) : null, pinnedCertSha256: values['pin-cert'] ?? null },
         });
         process.stdout.write(`enrolled as machine ${machineId} (state in ${stateDir})\n`);
       } catch (error) {

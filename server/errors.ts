@@ -55,7 +55,7 @@ export class Unavailable extends DomainError {
 export function closeCodeFor(error: unknown): number {
   if (error instanceof DomainError) {
     if (error.status === 401) return CloseCode.authenticationFailed;
-    if (error.status === 403) return CloseCode.enrollmentRefused;
+    if (error.status === 403 || error.status === 409) return CloseCode.enrollmentRefused;
     if (error.status === 404) return CloseCode.machineUnknown;
     if (error.status === 400) return CloseCode.invalidMessage;
   }

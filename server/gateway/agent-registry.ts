@@ -94,8 +94,11 @@ export class AgentRegistry {
         conn.send({ type: 'heartbeat', at });
         alive.push({ machineId: conn.machineId as string, connectionId: conn.connectionId });
       }
+      const seen = new Map(alive.map((a) => [a.machineId, a.connectionId]));
       for (const machineId of await touchConnections(this.db, alive)) {
-        this.live.get(machineId)?.close(CloseCode.replaced, 'superseded by a newer connection');
+        // The agent may have reconnected here while the query ran: close only the connection this tick saw.
+        const conn = this.live.get(machineId);
+        if (conn && conn.connectionId === seen.get(machineId)) conn.close(CloseCode.replaced, 'superseded by a newer connection');
       }
       const offline = await sweepOffline(this.db, this.heartbeatSeconds * this.missedHeartbeats);
       if (offline.length) this.log.info({ count: offline.length }, 'marked silent machines offline');

@@ -3,7 +3,7 @@ import type { Actor } from '../access/actor.ts';
 import type { AppContext } from '../context.ts';
 import { NotFound } from '../errors.ts';
 import { demand } from '../http/authenticate.ts';
-import { diffInventory } from './inventory-diff.ts';
+import { diffInventory, stabilizeDiskUsage } from './inventory-diff.ts';
 import * as store from './machine-store.ts';
 
 export async function listMachines(ctx: AppContext, actor: Actor, filter: { siteId?: string; clientId?: string; online?: boolean }) {
@@ -51,13 +51,15 @@ export async function refreshInventory(ctx: AppContext, actor: Actor, machineId:
 
 /**
  * Stores an inventory reported by the machine's own agent. The hash is recomputed here (never trusted from the
- * wire); an unchanged inventory writes nothing, a changed one writes the new document and a change record together.
+ * wire), after disk usage drift under 1 GiB is smoothed away; an unchanged inventory writes nothing, a changed one
+ * writes the new document and a change record together.
  */
-export async function recordInventory(ctx: AppContext, machineId: string, inventory: Inventory): Promise<boolean> {
-  const hash = inventoryHash(inventory);
+export async function recordInventory(ctx: AppContext, machineId: string, reported: Inventory): Promise<boolean> {
   return ctx.db.transaction(async (tx) => {
     const current = await store.currentInventory(tx, machineId);
     if (!current) throw new NotFound('machine not found');
+    const inventory = stabilizeDiskUsage(current.inventory, reported);
+    const hash = inventoryHash(inventory);
     if (current.hash === hash) return false;
     await store.storeInventory(tx, machineId, inventory, hash, diffInventory(current.inventory, inventory));
     return true;
