@@ -95,6 +95,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       setupToken,
       close: () =>
         (closing ??= (async () => {
+          gateway.stopAccepting();
           await agents.closeAll();
           await gateway.close();
           await app.close();

@@ -15,6 +15,8 @@ export interface Config {
   /** Agents silent for this many heartbeat intervals are closed and marked offline. */
   missedHeartbeats: number;
   logLevel: string;
+  /** Agent handshakes in progress at once; more upgrades are answered 503 so a reconnect storm cannot drown the server. */
+  maxPendingHandshakes: number;
   /** Lifetime of a console/API login token. */
   loginTokenHours: number;
 }
@@ -62,6 +64,7 @@ export function loadConfig(env: Env = process.env): Config {
     heartbeatSeconds: integer(env, 'STEWARD_HEARTBEAT_SECONDS', 30, 1, 3600),
     missedHeartbeats: integer(env, 'STEWARD_MISSED_HEARTBEATS', 3, 2, 100),
     logLevel,
+    maxPendingHandshakes: integer(env, 'STEWARD_MAX_PENDING_HANDSHAKES', 256, 1, 100_000),
     loginTokenHours: integer(env, 'STEWARD_LOGIN_TOKEN_HOURS', 12, 1, 24 * 30),
   };
 }

@@ -63,6 +63,12 @@ export class AgentConnection {
     setTimeout(() => this.socket.terminate(), 5000).unref();
   }
 
+  /** Drops the socket at once, without a close handshake (shutdown of peers that did not answer in time). */
+  terminate(): void {
+    this.closed = true;
+    this.socket.terminate();
+  }
+
   /** Sends a command and waits for the agent's validated result. */
   request<N extends CommandName>(name: N, params: CommandParams<N>, timeoutMs = 30_000): Promise<CommandResult<N>> {
     if (this.closed) return Promise.reject(new Unavailable('the agent is not connected'));

@@ -6,6 +6,7 @@ import type { Db } from '../db/open.ts';
 import { Unavailable } from '../errors.ts';
 import { markConnectionsClosed, markDisconnected, sweepOffline, touchConnections } from '../machines/presence-store.ts';
 import type { AgentConnection } from './agent-connection.ts';
+import { ConnectionClaims } from './connection-claims.ts';
 
 /**
  * The agent connections this replica holds, and their liveness. State here is only the live sockets; presence lives
@@ -17,6 +18,8 @@ import type { AgentConnection } from './agent-connection.ts';
  */
 export class AgentRegistry {
   private readonly live = new Map<string, AgentConnection>();
+  /** Batched presence claims made by completed handshakes. */
+  readonly claims: ConnectionClaims;
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
   private shuttingDown = false;
@@ -27,7 +30,9 @@ export class AgentRegistry {
     private readonly log: Logger,
     private readonly heartbeatSeconds: number,
     private readonly missedHeartbeats: number,
-  ) {}
+  ) {
+    this.claims = new ConnectionClaims(db);
+  }
 
   get size(): number {
     return this.live.size;
@@ -122,6 +127,7 @@ export class AgentRegistry {
       }),
     );
     await Promise.all(closing);
+    for (const conn of connections) conn.terminate();
     const offline = await markConnectionsClosed(this.db, connections.map((c) => c.connectionId)).catch((error: unknown) => {
       this.log.error({ err: error }, 'could not record disconnects at shutdown');
       return 0;

@@ -13,11 +13,12 @@ import type { AgentMessage, Hello } from '../../protocol/messages.ts';
 import type { AppContext } from '../context.ts';
 import { enrollMachine } from '../enrollment/enrollment-service.ts';
 import { closeCodeFor } from '../errors.ts';
-import { findMachineForAgent } from '../machines/machine-store.ts';
+import { machineExists } from '../machines/machine-store.ts';
 import type { AgentConnection } from './agent-connection.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 
+/** The agent proved its key and this connection is now the machine's live one in the database. */
 export interface Authenticated {
   machineId: string;
   inventoryHash: string | null;
@@ -77,18 +78,21 @@ export function runHandshake(ctx: AppContext, conn: AgentConnection, onAuthentic
           agentVersion: hello.message.agentVersion,
           address: conn.address,
         });
+        const claimed = await ctx.agents.claims.claim({ machineId, agentPublicKey: hello.agentKey, connectionId: conn.connectionId, address: conn.address });
+        if (claimed.status !== 'claimed') return fail(CloseCode.replaced, 'replaced by a newer connection of the same agent');
         return onAuthenticated({ machineId, inventoryHash: null, enrolled: true });
       } catch (error) {
         return fail(closeCodeFor(error), (error as Error).message);
       }
     }
     const machineId = hello.message.machineId as string;
-    const machine = await findMachineForAgent(ctx.db, machineId);
-    if (!machine) return fail(CloseCode.machineUnknown, 'no machine with this id is enrolled');
-    if (Buffer.compare(Buffer.from(machine.agentPublicKey), Buffer.from(hello.agentKey)) !== 0) {
+    const claimed = await ctx.agents.claims.claim({ machineId, agentPublicKey: hello.agentKey, connectionId: conn.connectionId, address: conn.address });
+    if (claimed.status === 'superseded') return fail(CloseCode.replaced, 'replaced by a newer connection of the same agent');
+    if (claimed.status === 'refused') {
+      if (!(await machineExists(ctx.db, machineId))) return fail(CloseCode.machineUnknown, 'no machine with this id is enrolled');
       return fail(CloseCode.authenticationFailed, 'agent key does not match the enrolled machine');
     }
-    return onAuthenticated({ machineId, inventoryHash: machine.inventoryHash, enrolled: false });
+    return onAuthenticated({ machineId, inventoryHash: claimed.inventoryHash, enrolled: false });
   });
 
   conn.send({ type: 'challenge', serverNonce: toBase64(serverNonce), serverKey: toBase64(ctx.identity.publicKey) });

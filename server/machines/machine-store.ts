@@ -45,12 +45,9 @@ export async function findMachine(q: Queryable, id: string) {
   return row ?? null;
 }
 
-export async function findMachineForAgent(q: Queryable, id: string) {
-  const [row] = await q
-    .select({ id: machines.id, agentPublicKey: machines.agentPublicKey, inventoryHash: machines.inventoryHash })
-    .from(machines)
-    .where(eq(machines.id, id));
-  return row ?? null;
+export async function machineExists(q: Queryable, id: string): Promise<boolean> {
+  const rows = await q.select({ id: machines.id }).from(machines).where(eq(machines.id, id));
+  return rows.length > 0;
 }
 
 export async function currentInventory(q: Queryable, id: string) {

@@ -7,13 +7,6 @@ import { machines } from '../db/schema.ts';
  * live connection has an id; a newer connection overwrites it, and every write below is conditional on it, so a
  * superseded connection (on this or another replica) can never mark the machine offline or keep it alive.
  */
-export async function markConnected(q: Queryable, machineId: string, connectionId: string, address: string) {
-  await q
-    .update(machines)
-    .set({ online: true, connectionId, connectedAt: sql`now()`, lastSeenAt: sql`now()`, lastAddress: address })
-    .where(eq(machines.id, machineId));
-}
-
 export async function markDisconnected(q: Queryable, machineId: string, connectionId: string): Promise<boolean> {
   const rows = await q
     .update(machines)

@@ -207,7 +207,15 @@ describe.each(backends())('agent reconnecting during a presence tick on %s', (ba
     const gate = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
     const touching = new Promise<void>((resolve) => (entered = resolve));
-    db.execute = async (query) => (entered(), await gate, execute.call(db, query));
+    let gated = false; // only the tick's presence query waits; the reconnect's own claim must get through
+    db.execute = async (query) => {
+      if (!gated) {
+        gated = true;
+        entered();
+        await gate;
+      }
+      return execute.call(db, query);
+    };
     let newer: RawAgent;
     try {
       const tick = server.running.ctx.agents.tick(); // heartbeats the older connection, then waits at the gate
