@@ -21,8 +21,10 @@ export class AgentRegistry {
   /** Batched presence claims made by completed handshakes. */
   readonly claims: ConnectionClaims;
   private timer: NodeJS.Timeout | null = null;
-  private ticking = false;
+  private ticking: Promise<void> | null = null;
   private shuttingDown = false;
+  /** Disconnects still being written; shutdown waits for them so nothing is written after the database closes. */
+  private readonly removals = new Set<Promise<void>>();
 
   constructor(
     private readonly db: Db,
@@ -48,7 +50,10 @@ export class AgentRegistry {
     const previous = this.live.get(machineId);
     this.live.set(machineId, conn);
     if (previous && previous !== conn) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same agent');
-    conn.onClose((code) => void this.remove(conn, code));
+    conn.onClose((code) => {
+      const removal = this.remove(conn, code).finally(() => this.removals.delete(removal));
+      this.removals.add(removal);
+    });
   }
 
   private async remove(conn: AgentConnection, code: number): Promise<void> {
@@ -83,9 +88,12 @@ export class AgentRegistry {
     this.timer.unref();
   }
 
-  async tick(): Promise<void> {
-    if (this.ticking) return;
-    this.ticking = true;
+  tick(): Promise<void> {
+    this.ticking ??= this.runTick().finally(() => (this.ticking = null));
+    return this.ticking;
+  }
+
+  private async runTick(): Promise<void> {
     try {
       const now = Date.now();
       const silentLimitMs = this.heartbeatSeconds * this.missedHeartbeats * 1000;
@@ -109,8 +117,6 @@ export class AgentRegistry {
       if (offline.length) this.log.info({ count: offline.length }, 'marked silent machines offline');
     } catch (error) {
       this.log.error({ err: error }, 'agent presence tick failed');
-    } finally {
-      this.ticking = false;
     }
   }
 
@@ -118,6 +124,7 @@ export class AgentRegistry {
   async closeAll(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.shuttingDown = true;
+    await this.ticking;
     const connections = [...this.live.values()];
     const closing = connections.map(
       (conn) => new Promise<void>((resolve) => {
@@ -128,6 +135,7 @@ export class AgentRegistry {
     );
     await Promise.all(closing);
     for (const conn of connections) conn.terminate();
+    await Promise.all(this.removals);
     const offline = await markConnectionsClosed(this.db, connections.map((c) => c.connectionId)).catch((error: unknown) => {
       this.log.error({ err: error }, 'could not record disconnects at shutdown');
       return 0;
