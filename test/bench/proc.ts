@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
 
 /** Shared process plumbing for the benchmark: child processes, /proc readings, ports, deadlines. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -43,6 +44,44 @@ export function procSample(pid: number): ProcSample {
 /** CPU use between two samples, in % of one core. */
 export const cpuPercent = (a: ProcSample, b: ProcSample) => ((b.cpuTicks - a.cpuTicks) / CLK_TCK / ((b.at - a.at) / 1000)) * 100;
 
+/** TCP counters of this network namespace (/proc/net/netstat TcpExt): accept-queue overflows, SYN cookies, RTOs. */
+export function tcpCounters(): Record<string, number> {
+  const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+  const names = lines[i].split(/\s+/).slice(1);
+  const values = lines[i + 1].split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(names.map((n, k) => [n, values[k]]));
+}
+
+/** Whole-machine busy and total jiffies from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const [, ...v] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - v[3] - v[4], total };
+}
+
+export interface CpuUse {
+  server: number;
+  workers: number;
+  /** Whole machine busy, in % of all cores (includes PostgreSQL backends and everything else). */
+  machine: number;
+}
+
+/** CPU % of one core since the meter was made: the server, the client workers summed, and the machine. */
+export function cpuMeter(server: number, workers: number[]): () => CpuUse {
+  const s0 = procSample(server);
+  const w0 = workers.map(procSample);
+  const m0 = machineTicks();
+  return () => {
+    const m1 = machineTicks();
+    return {
+      server: cpuPercent(s0, procSample(server)),
+      workers: workers.reduce((a, pid, i) => a + cpuPercent(w0[i], procSample(pid)), 0),
+      machine: ((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * 100,
+    };
+  };
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -66,8 +105,12 @@ export class Child {
   readonly exited: Promise<number | null>;
   exitCode: number | null | undefined = undefined;
   readonly tail: string[] = [];
-  /** pino `msg` (or raw line) → count, for warn/error lines the server wrote. */
+  /** `[level] msg: err` → count, for the JSON log lines the child wrote. */
   readonly messages = new Map<string, number>();
+  /** The first few error-level log lines, in full (truncated). */
+  readonly errors: string[] = [];
+  /** Set when the child was started with --inspect (used only to force a GC before memory readings). */
+  inspectorUrl: string | null = null;
 
   constructor(
     readonly name: string,
@@ -90,17 +133,21 @@ export class Child {
 
   private line(line: string): void {
     if (!line.trim()) return;
+    const inspector = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/\S+)/.exec(line);
+    if (inspector) return void (this.inspectorUrl = inspector[1]);
+    if (/^(Debugger attached|Debugger ending|For help, see|Waiting for the debugger)/.test(line)) return;
     this.tail.push(line.slice(0, 400));
     if (this.tail.length > 40) this.tail.shift();
-    let key = line.slice(0, 120);
+    if (!line.startsWith('{')) return;
     try {
       const parsed = JSON.parse(line) as { msg?: string; level?: number; err?: { message?: string } | string };
       const err = typeof parsed.err === 'string' ? parsed.err : parsed.err?.message;
-      key = `[${parsed.level ?? '?'}] ${parsed.msg ?? ''}${err ? `: ${String(err).slice(0, 80)}` : ''}`;
+      const key = `[${parsed.level ?? '?'}] ${parsed.msg ?? ''}${err ? `: ${String(err).slice(0, 80)}` : ''}`;
+      this.messages.set(key, (this.messages.get(key) ?? 0) + 1);
+      if ((parsed.level ?? 0) >= 50 && this.errors.length < 3) this.errors.push(line.length > 1500 ? `${line.slice(0, 500)} … ${line.slice(-1000)}` : line);
     } catch {
-      /* not JSON */
+      /* not a log record */
     }
-    this.messages.set(key, (this.messages.get(key) ?? 0) + 1);
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
@@ -113,11 +160,11 @@ export class Child {
     }
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`. Returns ms until exit. */
-  async stop(graceMs: number): Promise<{ ms: number; killed: boolean }> {
+  /** `signal` (SIGTERM), then SIGKILL after `graceMs`. Returns ms until exit. */
+  async stop(graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ ms: number; killed: boolean }> {
     const start = Date.now();
     if (this.exitCode !== undefined) return { ms: 0, killed: false };
-    this.kill('SIGTERM');
+    this.kill(signal);
     const done = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
     if (!done) {
       this.kill('SIGKILL');
@@ -125,6 +172,28 @@ export class Child {
     }
     return { ms: Date.now() - start, killed: !done };
   }
+}
+
+/** Full GC in the child through its inspector (HeapProfiler.collectGarbage), so RSS readings show live memory. */
+export async function forceGc(child: Child): Promise<void> {
+  if (!child.inspectorUrl) throw new Error(`${child.name} has no inspector URL`);
+  const ws = new WebSocket(child.inspectorUrl, { perMessageDeflate: false });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('inspector GC timed out')), 30_000);
+      ws.once('error', reject);
+      ws.once('open', () => {
+        ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
+        ws.send(JSON.stringify({ id: 2, method: 'HeapProfiler.collectGarbage' }));
+      });
+      ws.on('message', (data) => {
+        if ((JSON.parse(data.toString()) as { id?: number }).id === 2) clearTimeout(timer), resolve();
+      });
+    });
+  } finally {
+    ws.close();
+  }
+  await sleep(500);
 }
 
 const children = new Set<Child>();

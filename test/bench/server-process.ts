@@ -12,6 +12,8 @@ export interface ServerSpec {
   heartbeatSeconds: number;
   /** Directory for `node --cpu-prof` output, or null. */
   cpuProfDir: string | null;
+  /** Listen backlog forced through listen-backlog.mjs (experiment), or null for the server's own. */
+  backlog?: number | null;
 }
 
 export const baseUrl = (spec: ServerSpec) => `http://127.0.0.1:${spec.port}`;
@@ -26,13 +28,16 @@ export async function startSteward(spec: ServerSpec, limitMs: number): Promise<{
     STEWARD_HEARTBEAT_SECONDS: String(spec.heartbeatSeconds),
     STEWARD_LOG_LEVEL: 'warn',
     ...(spec.databaseUrl ? { DATABASE_URL: spec.databaseUrl } : {}),
+    ...(spec.backlog ? { BENCH_LISTEN_BACKLOG: String(spec.backlog) } : {}),
   });
-  const nodeArgs = spec.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] : [];
+  // The inspector (loopback, random port) is used only to force a GC before memory readings.
+  const nodeArgs = ['--inspect=127.0.0.1:0', ...(spec.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] : [])];
+  if (spec.backlog) nodeArgs.push('--import', './test/bench/listen-backlog.mjs');
   const child = startTsChild('steward-server', 'server/main.ts', env, nodeArgs);
   const readyMs = await until('server start (GET /healthz = 200)', limitMs, async () => {
     if (child.exitCode !== undefined) throw new Error(`server exited with ${child.exitCode}:\n${child.tail.join('\n')}`);
     try {
-      return (await fetch(`${baseUrl(spec)}/healthz`)).status === 200;
+      return (await fetch(`${baseUrl(spec)}/healthz`)).status === 200 && child.inspectorUrl !== null;
     } catch {
       return false;
     }
