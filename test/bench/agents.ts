@@ -32,6 +32,7 @@ const { values: opt } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'skip-baseline': { type: 'boolean', default: false },
     'server-backlog': { type: 'string' },
+    'trace-db': { type: 'boolean', default: false },
   },
 });
 const N = Number(opt.agents);
@@ -92,7 +93,7 @@ async function run(): Promise<void> {
     databaseUrl = created.url;
     log(`created database ${created.name}`);
   }
-  const spec: ServerSpec = { port, dataDir: path.join(tmp, 'data'), databaseUrl, heartbeatSeconds: Number(opt['heartbeat-seconds']), cpuProfDir: profDir, backlog: opt['server-backlog'] ? Number(opt['server-backlog']) : null };
+  const spec: ServerSpec = { port, dataDir: path.join(tmp, 'data'), databaseUrl, heartbeatSeconds: Number(opt['heartbeat-seconds']), cpuProfDir: profDir, backlog: opt['server-backlog'] ? Number(opt['server-backlog']) : null, dbTracePrefix: opt['trace-db'] && DB === 'pglite' ? path.join(tmp, 'dbtrace') : null };
   if (spec.backlog) report.note(`EXPERIMENT: the server's listen backlog was forced to ${spec.backlog} (test/bench/listen-backlog.mjs); Steward itself uses Node's default 511`);
   const gateway = `ws://127.0.0.1:${port}${AGENT_GATEWAY_PATH}`;
 

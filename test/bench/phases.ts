@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { cpuMeter, forceGc, procSample, sleep, startTsChild, tcpCounters, until, freePort, type Child, type CpuUse } from './proc.ts';
 import { fmt, type Report } from './report.ts';
-import { baseUrl, pgOnlineCount, restOnlineCount, settledRss, startSteward, type ServerSpec } from './server-process.ts';
+import { baseUrl, pgOnlineCount, readDbTrace, restOnlineCount, settledRss, startSteward, type ServerSpec } from './server-process.ts';
 import { formatProblems, WorkerPool } from './workers.ts';
 
 /** State and measuring helpers shared by the phases of agents.ts. */
@@ -68,15 +68,21 @@ export class Bench {
     }
   }
 
+  /** Server process → [role, PGlite trace file] (with --trace-db). */
+  private readonly traces = new Map<Child, [string, string]>();
+
   async server(spec: ServerSpec, what: string): Promise<Child> {
-    const { child, readyMs } = await startSteward(spec, 120_000);
+    const { child, readyMs, traceFile } = await startSteward(spec, 120_000);
     this.servers.push(child);
+    if (traceFile) this.traces.set(child, [what, traceFile]);
     log(`server (${what}) pid ${child.pid} ready in ${fmt.s(readyMs)}`);
     return child;
   }
 
   async stopServer(child: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ ms: number; killed: boolean }> {
     const result = await child.stop(signal === 'SIGKILL' ? 0 : this.o.stopGraceMs, signal);
+    const trace = this.traces.get(child);
+    if (trace) this.report.note(`server "${trace[0]}" (pid ${child.pid}): ${readDbTrace(trace[1]).join('\n')}`);
     if (result.killed && signal !== 'SIGKILL') {
       this.report.note(`server pid ${child.pid} did not exit within ${this.o.stopGraceMs / 1000} s of ${signal} and was killed (SIGKILL)`);
     }

@@ -14,11 +14,27 @@ export interface ServerSpec {
   cpuProfDir: string | null;
   /** Listen backlog forced through listen-backlog.mjs (experiment), or null for the server's own. */
   backlog?: number | null;
+  /** PGlite only: a file prefix for pglite-trace.mjs (time per SQL statement), or null. */
+  dbTracePrefix?: string | null;
+}
+
+/** The statements that cost the most PGlite time in one server process (written by pglite-trace.mjs at exit). */
+export function readDbTrace(file: string): string[] {
+  if (!fs.existsSync(file)) return [];
+  const stats = Object.entries(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, { calls: number; ms: number }>);
+  const total = stats.reduce((a, [, s]) => a + s.ms, 0);
+  return [
+    `PGlite time ${Math.round(total)} ms in ${stats.reduce((a, [, s]) => a + s.calls, 0)} calls; top statements:`,
+    ...stats
+      .sort((a, b) => b[1].ms - a[1].ms)
+      .slice(0, 8)
+      .map(([sql, s]) => `  ${Math.round(s.ms).toString().padStart(7)} ms ${String(s.calls).padStart(7)} calls ${(s.ms / s.calls).toFixed(2).padStart(7)} ms/call  ${sql}`),
+  ];
 }
 
 export const baseUrl = (spec: ServerSpec) => `http://127.0.0.1:${spec.port}`;
 
-export async function startSteward(spec: ServerSpec, limitMs: number): Promise<{ child: Child; readyMs: number }> {
+export async function startSteward(spec: ServerSpec, limitMs: number): Promise<{ child: Child; readyMs: number; traceFile: string | null }> {
   const env: Record<string, string | undefined> = { ...process.env };
   delete env.DATABASE_URL;
   Object.assign(env, {
@@ -30,9 +46,12 @@ export async function startSteward(spec: ServerSpec, limitMs: number): Promise<{
     ...(spec.databaseUrl ? { DATABASE_URL: spec.databaseUrl } : {}),
     ...(spec.backlog ? { BENCH_LISTEN_BACKLOG: String(spec.backlog) } : {}),
   });
+  let traceFile: string | null = null;
+  if (spec.dbTracePrefix) env.BENCH_PGLITE_TRACE = traceFile = `${spec.dbTracePrefix}-${Date.now()}.json`;
   // The inspector (loopback, random port) is used only to force a GC before memory readings.
   const nodeArgs = ['--inspect=127.0.0.1:0', ...(spec.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] : [])];
   if (spec.backlog) nodeArgs.push('--import', './test/bench/listen-backlog.mjs');
+  if (traceFile) nodeArgs.push('--import', './test/bench/pglite-trace.mjs');
   const child = startTsChild('steward-server', 'server/main.ts', env, nodeArgs);
   const readyMs = await until('server start (GET /healthz = 200)', limitMs, async () => {
     if (child.exitCode !== undefined) throw new Error(`server exited with ${child.exitCode}:\n${child.tail.join('\n')}`);
@@ -42,7 +61,7 @@ export async function startSteward(spec: ServerSpec, limitMs: number): Promise<{
       return false;
     }
   });
-  return { child, readyMs };
+  return { child, readyMs, traceFile };
 }
 
 async function call(url: string, method: string, body?: unknown, token?: string): Promise<any> {
