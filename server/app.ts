@@ -1,29 +1,25 @@
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit/audit-log.ts';
-import { auditRoutes } from './audit/audit-routes.ts';
-import { authRoutes } from './auth/auth-routes.ts';
 import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openDatabase } from './db/open.ts';
-import { enrollmentRoutes } from './enrollment/enrollment-routes.ts';
 import { createAgentGateway } from './gateway/agent-gateway.ts';
 import { AgentRegistry } from './gateway/agent-registry.ts';
-import { healthRoutes } from './health/health-routes.ts';
 import { installAuthentication } from './http/authenticate.ts';
+import { ROUTES } from './routes.ts';
+import { syncBuiltInRoles } from './roles/role-sync.ts';
 import { installCanonicalPathGuard } from './http/canonical-path.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { installValidation } from './http/validation.ts';
 import { loadServerIdentity } from './identity/server-identity.ts';
-import { machineRoutes } from './machines/machine-routes.ts';
 import { loadMasterKey, sealingKey } from './secrets/sealing-key.ts';
 import { prepareSetup } from './setup/setup-service.ts';
-import { setupRoutes } from './setup/setup-routes.ts';
-import { tenancyRoutes } from './tenancy/tenancy-routes.ts';
 import { STEWARD_VERSION } from '../protocol/version.ts';
 
 export interface RunningServer {
@@ -41,10 +37,12 @@ const BODY_LIMIT_BYTES = 1024 * 1024;
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const identity = await loadServerIdentity(database.db, sealingKey(loadMasterKey(config.masterKey, config.dataDir)));
+    const secrets = sealingKey(loadMasterKey(config.masterKey, config.dataDir));
+    const identity = await loadServerIdentity(database.db, secrets);
+    await syncBuiltInRoles(database.db);
     const audit = new AuditLog(database.db, log);
     const agents = new AgentRegistry(database.db, audit, log, config.heartbeatSeconds, config.missedHeartbeats);
-    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, agents, version: STEWARD_VERSION };
+    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, agents, version: STEWARD_VERSION };
 
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,
@@ -60,14 +58,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         security: [{ bearer: [] }],
       },
     });
+    await app.register(cookie);
     installCanonicalPathGuard(app);
     installValidation(app);
     installErrorHandling(app);
     installAuthentication(app, ctx);
-    for (const routes of [healthRoutes, setupRoutes, authRoutes, tenancyRoutes, enrollmentRoutes, machineRoutes, auditRoutes]) {
-      await app.register(routes(ctx));
-    }
-    app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    for (const routes of ROUTES) await app.register(routes(ctx));
+    app.get('/api/openapi.json', { schema: { hide: true, security: [] } }, async () => app.swagger());
     app.addHook('onResponse', async (request, reply) => {
       request.log.info({ method: request.method, url: request.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     });

@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import type { Db, DbDriver } from './db/open.ts';
 import type { AgentRegistry } from './gateway/agent-registry.ts';
 import type { ServerIdentity } from './identity/server-identity.ts';
+import type { SealingKey } from './secrets/sealing-key.ts';
 
 /** What services need from the running server; built once in app.ts and passed down explicitly. */
 export interface AppContext {
@@ -13,6 +14,8 @@ export interface AppContext {
   log: Logger;
   audit: AuditLog;
   identity: ServerIdentity;
+  /** Seals secrets kept in the database (TOTP secrets, outgoing mail bodies). */
+  secrets: SealingKey;
   agents: AgentRegistry;
   version: string;
 }

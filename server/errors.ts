@@ -21,8 +21,8 @@ export class Invalid extends DomainError {
   }
 }
 export class Unauthenticated extends DomainError {
-  constructor(message = 'authentication required') {
-    super(401, 'unauthenticated', message);
+  constructor(message = 'authentication required', code = 'unauthenticated') {
+    super(401, code, message);
   }
 }
 export class Forbidden extends DomainError {

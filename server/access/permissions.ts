@@ -18,14 +18,11 @@ export const PERMISSIONS = [
 
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** Built-in roles. Custom roles and the remaining built-ins arrive with the access model. */
-export const BUILT_IN_ROLES = {
-  super_admin: { name: 'Super Admin', permissions: PERMISSIONS },
-} as const satisfies Record<string, { name: string; permissions: readonly Permission[] }>;
+export const isPermission = (value: string): value is Permission => (PERMISSIONS as readonly string[]).includes(value);
 
-export type RoleId = keyof typeof BUILT_IN_ROLES;
+/** Permissions that open a remote session; all of them are gated by the user's Allow Remote Control Access switch. */
+export const SESSION_PERMISSIONS: ReadonlySet<Permission> = new Set(['sessions.join', 'sessions.view_only', 'sessions.files']);
 
-export function permissionsOf(role: string): ReadonlySet<Permission> {
-  const builtIn = (BUILT_IN_ROLES as Record<string, { permissions: readonly Permission[] }>)[role];
-  return new Set(builtIn?.permissions ?? []);
-}
+/** Session rights an assignment can carry, and the permission each one needs from the assignee's role. */
+export const ASSIGNMENT_RIGHTS = ['terminal', 'view_only', 'files'] as const;
+export type AssignmentRight = (typeof ASSIGNMENT_RIGHTS)[number];

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AppContext } from '../context.ts';
-import { demand, requireActor } from '../http/authenticate.ts';
+import { demand } from '../access/demand.ts';
+import { requireActor } from '../http/authenticate.ts';
 import { ErrorBody, Nullable, Timestamp } from '../http/schemas.ts';
 import { listAuditEvents } from './audit-store.ts';
 
@@ -41,7 +42,7 @@ export const auditRoutes =
       },
       async (request) => {
         const actor = requireActor(request);
-        await demand(ctx, actor, 'audit.view', { type: 'audit' });
+        await demand(ctx, actor, 'audit.view', { type: 'installation' });
         return { events: await listAuditEvents(ctx.db, request.query) };
       },
     );

@@ -3,7 +3,7 @@ import type { Actor } from '../access/actor.ts';
 import type { AppContext } from '../context.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/open.ts';
 import { Conflict, Forbidden, NotFound } from '../errors.ts';
-import { demand } from '../http/authenticate.ts';
+import { demand } from '../access/demand.ts';
 import { auditOf, requireSite } from '../tenancy/tenancy-service.ts';
 import * as store from './enrollment-store.ts';
 

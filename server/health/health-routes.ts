@@ -11,6 +11,7 @@ export const healthRoutes =
       {
         schema: {
           summary: 'Liveness and database reachability',
+          security: [],
           tags: ['health'],
           response: {
             200: Type.Object({ status: Type.Literal('ok'), db: Type.Union([Type.Literal('pglite'), Type.Literal('postgres')]), version: Type.String() }),

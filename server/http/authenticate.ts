@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Actor } from '../access/actor.ts';
-import { authorize, type Resource } from '../access/authorizer.ts';
-import type { Permission } from '../access/permissions.ts';
 import { authenticateToken } from '../auth/auth-service.ts';
+import { csrfMatches, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE } from '../auth/session-cookie.ts';
 import type { AppContext } from '../context.ts';
 import { Forbidden, Unauthenticated } from '../errors.ts';
 
@@ -13,42 +12,61 @@ declare module 'fastify' {
 }
 
 /**
- * Resolves `Authorization: Bearer …` on every request, before the body is parsed or validated (an anonymous caller
- * learns nothing about a route's schema); routes then demand an actor and ask the authorizer.
+ * Resolves the caller on every request, before the body is parsed or validated (an anonymous caller learns nothing
+ * about a route's schema): `Authorization: Bearer …` (login and API tokens) or the console's session cookie, which
+ * additionally needs the CSRF header and a same-origin Origin on anything but GET/HEAD/OPTIONS. Routes then ask the
+ * authorizer through their service.
  */
 export function installAuthentication(app: FastifyInstance, ctx: AppContext): void {
   app.decorateRequest('actor', null);
   app.addHook('onRequest', async (request) => {
-    const header = request.headers.authorization;
-    if (!header) return;
-    const match = /^Bearer ([^\s]+)$/i.exec(header);
-    if (!match) throw new Unauthenticated('Authorization header must be "Bearer <token>"');
-    request.actor = await authenticateToken(ctx, match[1], request.ip);
-    if (!request.actor) throw new Unauthenticated('token is invalid, expired or revoked');
+    request.actor = await authenticateRequest(ctx, request);
+  });
+  // Deny by default: every route needs a signed-in caller unless its schema declares `security: []` (public).
+  app.addHook('preValidation', async (request) => {
+    if (!request.actor && !isPublicRoute(request)) throw new Unauthenticated();
   });
 }
+
+export function isPublicRoute(request: FastifyRequest): boolean {
+  const security = (request.routeOptions.schema as { security?: unknown[] } | undefined)?.security;
+  return Array.isArray(security) && security.length === 0;
+}
+
+export async function authenticateRequest(ctx: AppContext, request: FastifyRequest): Promise<Actor | null> {
+  const header = request.headers.authorization;
+  if (header) {
+    const match = /^Bearer ([^\s]+)$/i.exec(header);
+    if (!match) throw new Unauthenticated('Authorization header must be "Bearer <token>"');
+    const actor = await authenticateToken(ctx, match[1], request.ip);
+    if (!actor || actor.token.kind === 'console') throw new Unauthenticated('token is invalid, expired or revoked');
+    return actor;
+  }
+  const cookie = request.cookies?.[SESSION_COOKIE];
+  if (!cookie) return null;
+  const actor = await authenticateToken(ctx, cookie, request.ip);
+  if (!actor || actor.token.kind !== 'console') throw new Unauthenticated('session is invalid, expired or revoked; sign in again');
+  if (!SAFE_METHODS.has(request.method)) {
+    if (!sameOrigin(request)) throw new Forbidden('cross-origin request refused');
+    if (!csrfMatches(cookie, headerValue(request.headers[CSRF_HEADER]))) throw new Forbidden(`missing or wrong ${CSRF_HEADER} header`);
+  }
+  return actor;
+}
+
+/** True when the browser sent no Origin (non-browser clients) or one naming this very host. */
+export function sameOrigin(request: FastifyRequest): boolean {
+  const origin = headerValue(request.headers.origin);
+  if (!origin) return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
 export function requireActor(request: FastifyRequest): Actor {
   if (!request.actor) throw new Unauthenticated();
   return request.actor;
-}
-
-/**
- * Asks the one authorizer; on deny, audits the refusal and throws Forbidden with the reason. Services call this as
- * their first statement.
- */
-export async function demand(ctx: AppContext, actor: Actor, action: Permission, resource: Resource): Promise<void> {
-  const decision = authorize(actor, action, resource);
-  if (decision.allowed) return;
-  await ctx.audit.record(ctx.db, {
-    actorType: 'user',
-    actorId: actor.userId,
-    action: `access.denied`,
-    outcome: 'failure',
-    targetType: resource.type,
-    targetId: 'machineId' in resource ? resource.machineId : 'siteId' in resource ? resource.siteId : null,
-    address: actor.address,
-    details: { permission: action, reason: decision.reason },
-  });
-  throw new Forbidden(decision.reason);
 }

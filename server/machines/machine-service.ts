@@ -2,19 +2,23 @@ import { inventoryHash, type Inventory } from '../../protocol/inventory.ts';
 import type { Actor } from '../access/actor.ts';
 import type { AppContext } from '../context.ts';
 import { NotFound } from '../errors.ts';
-import { demand } from '../http/authenticate.ts';
+import { demand, visible } from '../access/demand.ts';
+import { reachOf } from '../access/reach.ts';
 import { diffInventory, stabilizeDiskUsage } from './inventory-diff.ts';
 import * as store from './machine-store.ts';
 
+/** The machines the caller may see: narrowed in SQL by the caller's reach, then each one put to the authorizer. */
 export async function listMachines(ctx: AppContext, actor: Actor, filter: { siteId?: string; clientId?: string; online?: boolean }) {
-  await demand(ctx, actor, 'machines.view', { type: 'client', clientId: filter.clientId });
-  return store.listMachines(ctx.db, filter);
+  await demand(ctx, actor, 'machines.view', { type: 'collection', of: 'machines' });
+  return visible(actor, 'machines.view', await store.listMachines(ctx.db, filter, reachOf(actor)), machineResource);
 }
+
+export const machineResource = (m: { id: string; siteId: string; clientId: string }) => ({ type: 'machine' as const, machineId: m.id, siteId: m.siteId, clientId: m.clientId });
 
 async function requireVisibleMachine(ctx: AppContext, actor: Actor, machineId: string, action: 'machines.view' | 'machines.manage') {
   const machine = await store.findMachine(ctx.db, machineId);
   if (!machine) {
-    await demand(ctx, actor, action, { type: 'client' });
+    await demand(ctx, actor, action, { type: 'collection', of: 'machines' });
     throw new NotFound('machine not found');
   }
   await demand(ctx, actor, action, { type: 'machine', machineId, siteId: machine.siteId, clientId: machine.clientId });

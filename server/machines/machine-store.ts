@@ -1,8 +1,18 @@
-import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
 import type { Inventory } from '../../protocol/inventory.ts';
 import type { Queryable } from '../db/open.ts';
 import { inventoryChanges, machines, sites } from '../db/schema.ts';
 import type { InventoryChanges } from './inventory-diff.ts';
+import type { Reach } from '../access/reach.ts';
+
+/** Machines inside a reach: of its clients, of its sites, or listed (an empty reach matches nothing). */
+export function reachCondition(reach: Reach): SQL {
+  const parts: SQL[] = [];
+  if (reach.clientIds.length) parts.push(inArray(sites.clientId, reach.clientIds));
+  if (reach.siteIds.length) parts.push(inArray(machines.siteId, reach.siteIds));
+  if (reach.machineIds.length) parts.push(inArray(machines.id, reach.machineIds));
+  return parts.length ? (or(...parts) as SQL) : sql`false`;
+}
 
 const summary = {
   id: machines.id,
@@ -23,8 +33,9 @@ const summary = {
   ipv4: sql<string[] | null>`(select coalesce(jsonb_agg(ip), '[]'::jsonb) from jsonb_array_elements(${machines.inventory}->'network') n, jsonb_array_elements_text(n->'ipv4') ip)`,
 };
 
-export async function listMachines(q: Queryable, filter: { siteId?: string; clientId?: string; online?: boolean }) {
+export async function listMachines(q: Queryable, filter: { siteId?: string; clientId?: string; online?: boolean }, reach: Reach | null) {
   const conditions: SQL[] = [];
+  if (reach) conditions.push(reachCondition(reach));
   if (filter.siteId) conditions.push(eq(machines.siteId, filter.siteId));
   if (filter.clientId) conditions.push(eq(sites.clientId, filter.clientId));
   if (filter.online !== undefined) conditions.push(eq(machines.online, filter.online));

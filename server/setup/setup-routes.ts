@@ -13,6 +13,7 @@ export const setupRoutes =
       {
         schema: {
           summary: 'Create the first Super Admin (works once, with the setup token printed at first start)',
+          security: [],
           tags: ['setup'],
           body: Type.Object(
             {

@@ -46,6 +46,7 @@ export async function completeSetup(ctx: AppContext, input: SetupInput, address:
       name: input.name.trim(),
       passwordHash,
       role: 'super_admin',
+      allowRemoteControl: true,
     });
     await ctx.audit.record(tx, {
       actorType: 'anonymous',

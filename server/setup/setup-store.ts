@@ -32,7 +32,7 @@ export async function claimSetup(q: Queryable, tokenHash: string): Promise<boole
   return rows.length === 1;
 }
 
-export async function insertUser(q: Queryable, values: { email: string; name: string; passwordHash: string; role: string }) {
+export async function insertUser(q: Queryable, values: { email: string; name: string; passwordHash: string; role: string; allowRemoteControl: boolean }) {
   const [row] = await q.insert(users).values(values).returning({ id: users.id, email: users.email, name: users.name, role: users.role });
   return row;
 }

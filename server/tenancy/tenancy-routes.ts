@@ -5,7 +5,7 @@ import { requireActor } from '../http/authenticate.ts';
 import { ErrorBody, IdParams, Name, Timestamp, Uuid } from '../http/schemas.ts';
 import * as tenancy from './tenancy-service.ts';
 
-const Client = Type.Object({ id: Uuid, name: Type.String(), createdAt: Timestamp });
+const Client = Type.Object({ id: Uuid, name: Type.String(), requireMfa: Type.Boolean(), createdAt: Timestamp });
 const Site = Type.Object({ id: Uuid, clientId: Uuid, name: Type.String(), createdAt: Timestamp });
 const NameBody = Type.Object({ name: Name }, { additionalProperties: false });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
@@ -27,6 +27,19 @@ export const tenancyRoutes =
       '/api/v1/clients/:id',
       { schema: { summary: 'Get a client', tags: ['tenancy'], params: IdParams, response: { 200: Client, ...errors } } },
       async (request) => tenancy.getClient(ctx, requireActor(request), request.params.id),
+    );
+    app.patch(
+      '/api/v1/clients/:id',
+      {
+        schema: {
+          summary: "Rename a client or set its MFA policy (every client user of it must use MFA)",
+          tags: ['tenancy'],
+          params: IdParams,
+          body: Type.Object({ name: Type.Optional(Name), requireMfa: Type.Optional(Type.Boolean()) }, { additionalProperties: false, minProperties: 1 }),
+          response: { 200: Client, ...errors },
+        },
+      },
+      async (request) => tenancy.updateClient(ctx, requireActor(request), request.params.id, request.body),
     );
     app.post(
       '/api/v1/clients/:id/sites',

@@ -26,3 +26,10 @@ export async function findSite(q: Queryable, id: string) {
   const [row] = await q.select().from(sites).where(eq(sites.id, id));
   return row ?? null;
 }
+
+export const listAllSites = (q: Queryable) => q.select({ id: sites.id, clientId: sites.clientId }).from(sites);
+
+export async function updateClient(q: Queryable, id: string, changes: { name?: string; requireMfa?: boolean }) {
+  const [row] = await q.update(clients).set(changes).where(eq(clients.id, id)).returning();
+  return row ?? null;
+}

@@ -73,7 +73,7 @@ try {
   const live = ids.map((machineId, i) => ({ machineId, connectionId: conns[i] }));
   await time(`touchConnections (all ${M}, one registry tick)`, 3, () => touchConnections(db, live));
   await time('sweepOffline (one registry tick)', 3, () => sweepOffline(db, 90));
-  await time(`listMachines online (REST list of ${M})`, 3, () => listMachines(db, { online: true }));
+  await time(`listMachines online (REST list of ${M})`, 3, () => listMachines(db, { online: true }, null));
   await time('markDisconnected (conditional update)', M, (i) => markDisconnected(db, ids[i], conns[i]));
   await Promise.all(ids.map((_, i) => claim(i)));
   await time(`markConnectionsClosed (all ${M}, shutdown)`, 1, () => markConnectionsClosed(db, conns));

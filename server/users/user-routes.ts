@@ -1,0 +1,7 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { AppContext } from '../context.ts';
+
+// Routes of this domain are being written now (issue 3); none are registered yet.
+export const userRoutes =
+  (_ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async () => {};
