@@ -19,6 +19,12 @@ export interface Config {
   maxPendingHandshakes: number;
   /** Lifetime of a console/API login token. */
   loginTokenHours: number;
+  /** The address users reach the console at, for links in emails (STEWARD_PUBLIC_URL; default from HOST/PORT). */
+  publicUrl: string;
+  /** SMTP for outgoing mail (STEWARD_SMTP_URL, e.g. smtp://user:pass@mail.example.com:587); null = write to dataDir/outbox. */
+  smtpUrl: string | null;
+  /** The From address of outgoing mail. */
+  mailFrom: string;
 }
 
 export class ConfigError extends Error {
@@ -54,6 +60,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(`STEWARD_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
   }
+  const publicUrl = (env.STEWARD_PUBLIC_URL || `${certFile ? 'https' : 'http'}://${env.HOST || '127.0.0.1'}:${env.PORT || 8080}`).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+/.test(publicUrl)) throw new ConfigError('STEWARD_PUBLIC_URL must be an http:// or https:// URL');
+  const smtpUrl = env.STEWARD_SMTP_URL || null;
+  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('STEWARD_SMTP_URL must start with smtp:// or smtps://');
   return {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 8080, 0, 65535),
@@ -66,5 +76,8 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     maxPendingHandshakes: integer(env, 'STEWARD_MAX_PENDING_HANDSHAKES', 256, 1, 100_000),
     loginTokenHours: integer(env, 'STEWARD_LOGIN_TOKEN_HOURS', 12, 1, 24 * 30),
+    publicUrl,
+    smtpUrl,
+    mailFrom: env.STEWARD_MAIL_FROM || 'Steward <steward@localhost>',
   };
 }
