@@ -2,7 +2,7 @@ import type { Actor } from '../access/actor.ts';
 import { actorOf, findTokenHolder, loadGrants } from '../access/actor-store.ts';
 import type { AppContext } from '../context.ts';
 import { TooManyRequests, Unauthenticated } from '../errors.ts';
-import { findLoginUser, insertAuthToken, recordLogin, revokeToken, touchToken } from './auth-store.ts';
+import { findLoginUser, insertAuthToken, recordLogin, revokeToken, signedInFromRecently, touchToken } from './auth-store.ts';
 import { hashBearerToken, looksLikeBearerToken, newBearerToken } from './bearer-token.ts';
 import { clearFailures, lockedForSeconds, recordFailure, throttleKey } from './login-throttle.ts';
 import { verifySecondFactor, type SecondFactor } from './mfa-service.ts';
@@ -37,7 +37,11 @@ export async function login(ctx: AppContext, input: LoginInput, address: string)
   const email = input.email.trim().toLowerCase();
   const accountKey = throttleKey('account', email);
   const addressKey = throttleKey('address', address);
-  const locked = Math.max(await lockedForSeconds(ctx.db, accountKey), await lockedForSeconds(ctx.db, addressKey));
+  // Lockout prevention: an account locked by failures elsewhere still opens from an address it signed in from
+  // recently, so nobody can lock the administrators out from afar. That address's own throttle still applies.
+  const accountLocked = await lockedForSeconds(ctx.db, accountKey);
+  const familiar = accountLocked > 0 && (await signedInFromRecently(ctx.db, email, address));
+  const locked = Math.max(familiar ? 0 : accountLocked, await lockedForSeconds(ctx.db, addressKey));
   if (locked > 0) {
     await ctx.audit.record(ctx.db, loginEvent('failure', email, address, { reason: 'throttled' }));
     throw new TooManyRequests('too many failed logins; try again later', locked);

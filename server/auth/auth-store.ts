@@ -70,3 +70,14 @@ export async function markTokenMfaVerified(q: Queryable, tokenId: string) {
 export async function recordLogin(q: Queryable, userId: string) {
   await q.update(users).set({ lastLoginAt: sql`now()` }).where(eq(users.id, userId));
 }
+
+/** True when this email's user got a token from this address in the last 30 days (a familiar place to sign in from). */
+export async function signedInFromRecently(q: Queryable, email: string, address: string): Promise<boolean> {
+  const rows = await q
+    .select({ id: authTokens.id })
+    .from(authTokens)
+    .innerJoin(users, eq(users.id, authTokens.userId))
+    .where(and(eq(users.email, email), eq(authTokens.createdFrom, address), sql`${authTokens.createdAt} > now() - interval '30 days'`))
+    .limit(1);
+  return rows.length > 0;
+}
