@@ -19,6 +19,7 @@ import { installErrorHandling } from './http/error-handler.ts';
 import { installValidation } from './http/validation.ts';
 import { loadServerIdentity } from './identity/server-identity.ts';
 import { loadMasterKey, sealingKey } from './secrets/sealing-key.ts';
+import { startOutboxWorker } from './notify/outbox-worker.ts';
 import { prepareSetup } from './setup/setup-service.ts';
 import { STEWARD_VERSION } from '../protocol/version.ts';
 
@@ -79,6 +80,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const setupToken = await prepareSetup(ctx);
     await app.listen({ host: config.host, port: config.port });
     agents.start();
+    const outbox = startOutboxWorker(ctx);
     const port = (app.server.address() as AddressInfo).port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
@@ -96,6 +98,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           await agents.closeAll();
           await gateway.close();
           await app.close();
+          await outbox.stop();
           await audit.flush();
           await database.close();
         })()),
