@@ -63,8 +63,11 @@ export function authorize(actor: Actor | null, action: Action, resource: Resourc
   return authorizeScope(actor, permission, resource, now);
 }
 
+const SELF_ACTIONS: ReadonlySet<string> = new Set<SelfAction>(['self.view', 'self.mfa', 'self.manage', 'self.tokens']);
+
 function authorizeSelf(actor: Actor, action: Action, resource: Resource): Decision {
   if (resource.type !== 'self' || !action.startsWith('self.')) return deny(`${action} does not apply to ${resource.type}`);
+  if (!SELF_ACTIONS.has(action)) return deny(`unknown action ${action}`);
   // While MFA is owed, the account may only look at itself and set MFA up.
   if (action === 'self.view' || action === 'self.mfa') return allow('own account');
   if (actor.mfa.required && !actor.token.mfaVerified) return deny('multi-factor authentication is required by policy; enroll first');
@@ -76,6 +79,10 @@ function authorizeScope(actor: Actor, permission: Permission, resource: Resource
   const { scope } = actor.role;
   const global = scope === 'global' && actor.userKind === 'technician';
   const granted = `role '${actor.role.name}' grants ${permission}`;
+  // A token narrowed to sites reaches those sites and their machines only: nothing installation-wide, no users.
+  if (actor.token.siteIds && (resource.type === 'installation' || resource.type === 'user')) {
+    return deny(`this API token is narrowed to sites; it cannot act on a ${resource.type}`);
+  }
   switch (resource.type) {
     case 'collection':
       return allow(`${granted} (items filtered by scope)`);
@@ -95,13 +102,16 @@ function authorizeScope(actor: Actor, permission: Permission, resource: Resource
       return machineDecision(actor, permission, resource, global, granted, now);
     case 'self':
       return deny(`${permission} does not apply to an account itself`);
+    default:
+      return deny(`unknown resource type ${(resource as { type: unknown }).type}`);
   }
 }
 
 function clientDecision(actor: Actor, permission: Permission, clientId: string, global: boolean, granted: string): Decision {
   if (actor.userKind === 'client_user' && clientId !== actor.clientId) return deny('a client user reaches only their own client');
+  if (actor.token.siteIds) return deny('this API token is narrowed to sites; it cannot act client-wide');
   if (global) return allow(`${granted} for every client`);
-  if (actor.role.scope === 'granted' && actor.grants.clientIds.has(clientId)) return allow(`${granted} through client access`);
+  if (actor.role.scope === 'granted' && actor.userKind === 'technician' && actor.grants.clientIds.has(clientId)) return allow(`${granted} through client access`);
   return deny(`no client access to client ${clientId}`);
 }
 

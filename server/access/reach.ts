@@ -11,7 +11,9 @@ export interface Reach {
 }
 
 export function reachOf(actor: Actor): Reach | null {
-  if (actor.role.scope === 'global' && actor.userKind === 'technician' && !actor.token.siteIds) return null;
+  if (actor.role.scope === 'global' && actor.userKind === 'technician') {
+    return actor.token.siteIds ? { clientIds: [], siteIds: [...actor.token.siteIds], machineIds: [] } : null;
+  }
   const { grants } = actor;
   return {
     clientIds: actor.role.scope === 'granted' && actor.userKind === 'technician' ? [...grants.clientIds] : [],

@@ -4,8 +4,20 @@ import type { AppContext } from '../context.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/open.ts';
 import { Conflict, Forbidden, NotFound } from '../errors.ts';
 import { demand } from '../access/demand.ts';
-import { auditOf, requireSite } from '../tenancy/tenancy-service.ts';
+import { auditOf } from '../tenancy/tenancy-service.ts';
+import { findSite } from '../tenancy/tenancy-store.ts';
 import * as store from './enrollment-store.ts';
+
+/** The site, once the caller has been asked for the permission: an unknown id is 404 only to those who may manage some site. */
+async function siteFor(ctx: AppContext, actor: Actor, siteId: string | null) {
+  const site = siteId ? await findSite(ctx.db, siteId) : null;
+  if (!site) {
+    await demand(ctx, actor, 'machines.manage', { type: 'collection', of: 'sites' });
+    throw new NotFound(siteId ? 'site not found' : 'enrollment token not found');
+  }
+  await demand(ctx, actor, 'machines.manage', { type: 'site', siteId: site.id, clientId: site.clientId });
+  return site;
+}
 
 export async function createEnrollmentToken(
   ctx: AppContext,
@@ -13,8 +25,7 @@ export async function createEnrollmentToken(
   siteId: string,
   input: { expiresInHours: number; maxUses: number },
 ) {
-  const site = await requireSite(ctx, siteId);
-  await demand(ctx, actor, 'machines.manage', { type: 'site', siteId, clientId: site.clientId });
+  await siteFor(ctx, actor, siteId);
   const { token, secretHash } = formatEnrollmentToken(ctx.identity.fingerprint);
   const expiresAt = new Date(Date.now() + input.expiresInHours * 3600_000);
   const row = await ctx.db.transaction(async (tx) => {
@@ -26,16 +37,13 @@ export async function createEnrollmentToken(
 }
 
 export async function listEnrollmentTokens(ctx: AppContext, actor: Actor, siteId: string) {
-  const site = await requireSite(ctx, siteId);
-  await demand(ctx, actor, 'machines.manage', { type: 'site', siteId, clientId: site.clientId });
+  await siteFor(ctx, actor, siteId);
   return store.listEnrollmentTokens(ctx.db, siteId);
 }
 
 export async function revokeEnrollmentToken(ctx: AppContext, actor: Actor, tokenId: string) {
   const token = await store.findEnrollmentToken(ctx.db, tokenId);
-  const site = token ? await requireSite(ctx, token.siteId) : null;
-  if (!token || !site) throw new NotFound('enrollment token not found');
-  await demand(ctx, actor, 'machines.manage', { type: 'site', siteId: site.id, clientId: site.clientId });
+  const site = await siteFor(ctx, actor, token?.siteId ?? null);
   await ctx.db.transaction(async (tx) => {
     await store.revokeEnrollmentToken(tx, tokenId);
     await ctx.audit.record(tx, auditOf(actor, 'enrollment_token.revoke', 'enrollment_token', tokenId, { siteId: site.id }));
