@@ -1,7 +1,7 @@
 import { effectivePermissions, type Actor } from '../access/actor.ts';
 import { authorize, type Resource } from '../access/authorizer.ts';
 import { demand, targetIdOf } from '../access/demand.ts';
-import { ASSIGNMENT_RIGHTS, type AssignmentRight, type Permission } from '../access/permissions.ts';
+import { ASSIGNMENT_RIGHTS, RIGHT_PERMISSIONS, type AssignmentRight, type Permission } from '../access/permissions.ts';
 import { reachOf } from '../access/reach.ts';
 import { userForAdmin } from '../auth/user-lookup.ts';
 import type { AppContext } from '../context.ts';
@@ -30,12 +30,6 @@ export interface AssignmentChanges {
   expiresAt?: string | null;
 }
 
-/** The permission(s) an actor must hold on the machine to grant each right (any one of them suffices). */
-const GRANTABLE_WITH: Record<AssignmentRight, readonly Permission[]> = {
-  terminal: ['sessions.join'],
-  view_only: ['sessions.view_only', 'sessions.join'],
-  files: ['sessions.files'],
-};
 
 const COLLECTION: Resource = { type: 'collection', of: 'assignments' };
 /** The machine an assignment is on, as the authorizer sees it (`id` of an assignment row is the assignment's). */
@@ -163,12 +157,12 @@ async function requireManagedAssignment(ctx: AppContext, actor: Actor, id: strin
 async function assertCanGrantRights(ctx: AppContext, actor: Actor, machine: Resource, rights: readonly AssignmentRight[]) {
   const now = new Date();
   for (const right of rights) {
-    const decisions = GRANTABLE_WITH[right].map((permission) => authorize(actor, permission, machine, now));
+    const decisions = RIGHT_PERMISSIONS[right].map((permission) => authorize(actor, permission, machine, now));
     if (decisions.some((d) => d.allowed)) continue;
     // Explain with a permission the actor's role does have, if any: that refusal says what else is missing.
     const held = effectivePermissions(actor);
-    const why = decisions.find((_, i) => held.has(GRANTABLE_WITH[right][i])) ?? decisions[0];
-    const reason = `cannot grant right '${right}': you do not hold ${GRANTABLE_WITH[right].join(' or ')} on this machine (${why.reason})`;
+    const why = decisions.find((_, i) => held.has(RIGHT_PERMISSIONS[right][i])) ?? decisions[0];
+    const reason = `cannot grant right '${right}': you do not hold ${RIGHT_PERMISSIONS[right].join(' or ')} on this machine (${why.reason})`;
     await ctx.audit.record(ctx.db, {
       actorType: 'user',
       actorId: actor.userId,

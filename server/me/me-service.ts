@@ -1,3 +1,4 @@
+import { invalidateUserLinks } from '../auth/password-reset-store.ts';
 import { effectivePermissions, type Actor } from '../access/actor.ts';
 import { authorize } from '../access/authorizer.ts';
 import { demand, visible } from '../access/demand.ts';
@@ -76,6 +77,8 @@ export async function changePassword(ctx: AppContext, actor: Actor, currentPassw
   return ctx.db.transaction(async (tx) => {
     if (!(await store.replacePasswordHash(tx, actor.userId, hash, newHash))) throw new Conflict('the password was changed meanwhile; try again');
     const revokedTokens = await revokeUserTokens(tx, actor.userId, actor.token.id);
+    // Outstanding reset links would undo the change: they end with it.
+    await invalidateUserLinks(tx, actor.userId);
     await clearFailures(tx, accountKey);
     await ctx.audit.record(tx, auditOf(actor, 'user.password_change', 'user', actor.userId, { revokedTokens }));
     return { revokedTokens };
