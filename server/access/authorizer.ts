@@ -69,9 +69,10 @@ function authorizeSelf(actor: Actor, action: Action, resource: Resource): Decisi
   if (resource.type !== 'self' || !action.startsWith('self.')) return deny(`${action} does not apply to ${resource.type}`);
   if (!SELF_ACTIONS.has(action)) return deny(`unknown action ${action}`);
   // While MFA is owed, the account may only look at itself and set MFA up.
-  if (action === 'self.view' || action === 'self.mfa') return allow('own account');
-  if (actor.mfa.required && !actor.token.mfaVerified) return deny('multi-factor authentication is required by policy; enroll first');
-  if (action === 'self.tokens' && actor.token.kind === 'api') return deny('an API token cannot create or manage API tokens');
+  if (action === 'self.view') return allow('own account');
+  if (action !== 'self.mfa' && actor.mfa.required && !actor.token.mfaVerified) return deny('multi-factor authentication is required by policy; enroll first');
+  // An API token is a delegated credential: it may read its account but never change it (password, MFA, tokens).
+  if (actor.token.kind === 'api') return deny('an API token cannot change its own account (password, MFA, tokens); sign in to do it');
   return allow('own account');
 }
 

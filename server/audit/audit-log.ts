@@ -4,9 +4,10 @@ import { insertAuditEvents, type AuditEvent } from './audit-store.ts';
 
 /**
  * The audit log. Security decisions (setup, login, token use, enrollment) are written with `record(tx, …)` inside
- * the transaction that makes the change, so the change and its audit stand or fall together. High-volume agent
- * presence events (connect/disconnect) go through `enqueue`, which batches them into one insert every few
- * milliseconds; `flush` runs on shutdown.
+ * the transaction that makes the change, so the change and its audit stand or fall together; record last in the
+ * transaction (the hash chain's append lock is held until commit, see audit-store.ts). High-volume agent presence
+ * events (connect/disconnect) go through `enqueue`, which batches them into one chained insert every few
+ * milliseconds; `flush` runs on shutdown. Every event is stamped with the time it was recorded or enqueued.
  */
 export class AuditLog {
   private queue: AuditEvent[] = [];
@@ -24,7 +25,7 @@ export class AuditLog {
   }
 
   enqueue(event: AuditEvent): void {
-    this.queue.push(event);
+    this.queue.push({ ...event, at: event.at ?? new Date() });
     this.timer ??= setTimeout(() => void this.flush(), this.batchDelayMs);
   }
 

@@ -41,7 +41,9 @@ export async function login(ctx: AppContext, input: LoginInput, address: string)
   // recently, so nobody can lock the administrators out from afar. That address's own throttle still applies.
   const accountLocked = await lockedForSeconds(ctx.db, accountKey);
   const familiar = accountLocked > 0 && (await signedInFromRecently(ctx.db, email, address));
-  const locked = Math.max(familiar ? 0 : accountLocked, await lockedForSeconds(ctx.db, addressKey));
+  // Wrong second factors count on a key of their own that no familiar address lifts: the password alone is not enough.
+  const mfaKey = throttleKey('account', `mfa:${email}`);
+  const locked = Math.max(familiar ? 0 : accountLocked, await lockedForSeconds(ctx.db, addressKey), await lockedForSeconds(ctx.db, mfaKey));
   if (locked > 0) {
     await ctx.audit.record(ctx.db, loginEvent('failure', email, address, { reason: 'throttled' }));
     throw new TooManyRequests('too many failed logins; try again later', locked);
@@ -65,6 +67,7 @@ export async function login(ctx: AppContext, input: LoginInput, address: string)
     const factor = user.mfaEnabledAt ? await verifySecondFactor(ctx, tx, user.id, input) : null;
     if (user.mfaEnabledAt && !factor) return null;
     await clearFailures(tx, accountKey);
+    await clearFailures(tx, mfaKey);
     await recordLogin(tx, user.id);
     const row = await insertAuthToken(tx, { userId: user.id, tokenHash, kind, expiresAt, createdFrom: address, mfaVerifiedAt: factor ? new Date() : null });
     await ctx.audit.record(tx, {
@@ -80,7 +83,7 @@ export async function login(ctx: AppContext, input: LoginInput, address: string)
     return { factor };
   });
   if (!outcome) {
-    await fail(ctx, email, address, user.id, 'bad mfa code');
+    await fail(ctx, email, address, user.id, 'bad mfa code', `mfa:${email}`);
     throw new Unauthenticated('the MFA code is not valid (or was already used)', 'mfa_invalid');
   }
   const required = Boolean(user.mfaEnabledAt) || user.roleRequiresMfa || (user.kind === 'client_user' && Boolean(user.clientRequiresMfa));
@@ -94,9 +97,10 @@ export async function login(ctx: AppContext, input: LoginInput, address: string)
   };
 }
 
-async function fail(ctx: AppContext, email: string, address: string, target: string, reason: string) {
+async function fail(ctx: AppContext, email: string, address: string, target: string, reason: string, secondFactorKey?: string) {
   await ctx.db.transaction(async (tx) => {
     await recordFailure(tx, 'account', email);
+    if (secondFactorKey) await recordFailure(tx, 'account', secondFactorKey);
     await recordFailure(tx, 'address', address);
     await ctx.audit.record(tx, loginEvent('failure', target, address, { reason }));
   });

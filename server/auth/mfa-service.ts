@@ -87,7 +87,7 @@ export async function disableMfa(ctx: AppContext, actor: Actor, input: { passwor
     if (!state?.enabledAt) throw new Conflict('MFA is not enabled');
     if (!state.passwordHash || !(await verifyPassword(state.passwordHash, input.password))) throw new Unauthenticated('password is incorrect');
     if (!(await verifySecondFactor(ctx, tx, actor.userId, input))) throw new Unauthenticated('the MFA code is not valid', 'mfa_invalid');
-    if (await policyRequiresMfa(ctx, actor.userId)) throw new Conflict('a role or client policy requires MFA for this user; it cannot be turned off');
+    if (await policyRequiresMfa(tx, actor.userId)) throw new Conflict('a role or client policy requires MFA for this user; it cannot be turned off');
     await store.clearMfa(tx, actor.userId);
     await ctx.audit.record(tx, selfEvent(actor, 'mfa.disable'));
   });
@@ -140,8 +140,9 @@ export async function resetMfa(ctx: AppContext, actor: Actor, userId: string) {
   });
 }
 
-async function policyRequiresMfa(ctx: AppContext, userId: string): Promise<boolean> {
-  const user = await userForAdmin(ctx.db, userId);
+// Takes the caller's transaction: the outer handle inside a transaction deadlocks on PGlite (one connection).
+async function policyRequiresMfa(q: Queryable, userId: string): Promise<boolean> {
+  const user = await userForAdmin(q, userId);
   return Boolean(user && (user.role.requireMfa || user.clientRequiresMfa));
 }
 

@@ -24,7 +24,7 @@ export function installAuthentication(app: FastifyInstance, ctx: AppContext): vo
   });
   // Deny by default: every route needs a signed-in caller unless its schema declares `security: []` (public).
   app.addHook('preValidation', async (request) => {
-    if (!request.actor && !isPublicRoute(request)) throw new Unauthenticated();
+    if (!request.actor && !request.is404 && !isPublicRoute(request)) throw new Unauthenticated();
   });
 }
 
@@ -43,22 +43,26 @@ export async function authenticateRequest(ctx: AppContext, request: FastifyReque
     return actor;
   }
   const cookie = request.cookies?.[SESSION_COOKIE];
-  if (!cookie) return null;
+  // A public route (login, setup) acts for nobody: a dead cookie the browser cannot drop (it is HttpOnly) must not
+  // stop it from signing in again, and a live one needs no CSRF check there.
+  if (!cookie || isPublicRoute(request)) return null;
   const actor = await authenticateToken(ctx, cookie, request.ip);
   if (!actor || actor.token.kind !== 'console') throw new Unauthenticated('session is invalid, expired or revoked; sign in again');
   if (!SAFE_METHODS.has(request.method)) {
-    if (!sameOrigin(request)) throw new Forbidden('cross-origin request refused');
+    if (!sameOrigin(request, ctx.config.publicUrl)) throw new Forbidden('cross-origin request refused');
     if (!csrfMatches(cookie, headerValue(request.headers[CSRF_HEADER]))) throw new Forbidden(`missing or wrong ${CSRF_HEADER} header`);
   }
   return actor;
 }
 
 /** True when the browser sent no Origin (non-browser clients) or one naming this very host. */
-export function sameOrigin(request: FastifyRequest): boolean {
+export function sameOrigin(request: FastifyRequest, publicUrl: string): boolean {
   const origin = headerValue(request.headers.origin);
   if (!origin) return true;
   try {
-    return new URL(origin).host === request.headers.host;
+    const url = new URL(origin);
+    // Behind a reverse proxy the Host header may be the backend's: the configured public URL counts as ours too.
+    return url.host === request.headers.host || url.origin === new URL(publicUrl).origin;
   } catch {
     return false;
   }

@@ -30,12 +30,6 @@ export async function awaitStepHeadroom(seconds = 5): Promise<void> {
   if (left < seconds) await new Promise((r) => setTimeout(r, left * 1000 + 100));
 }
 
-/** Waits for the next step to begin (a fresh code that was never used, for tests that need two logins). */
-export async function awaitNextStep(): Promise<void> {
-  const left = TOTP_PERIOD_SECONDS - ((Date.now() / 1000) % TOTP_PERIOD_SECONDS);
-  await new Promise((r) => setTimeout(r, left * 1000 + 100));
-}
-
 /** The parts of an otpauth:// URI an authenticator app reads. */
 export function parseOtpauthUri(uri: string) {
   const url = new URL(uri);

@@ -216,12 +216,15 @@ describe('authorization matrix', () => {
 
 describe('self-service actions', () => {
   const SELF_ACTIONS = ['self.view', 'self.mfa', 'self.manage', 'self.tokens'] as const;
-  /** The own account: always viewable and MFA-enrollable (even while MFA is owed); managing it needs MFA done; API tokens never mint tokens. */
+  /**
+   * The own account: always viewable; an API token (a delegated credential) may only view it — never change the
+   * password, MFA or tokens; MFA enrollment is open even while MFA is owed; the rest needs MFA done.
+   */
   const selfOracle = (action: (typeof SELF_ACTIONS)[number], input: ActorInput): Cause | null => {
     if (input.disabled) return 'disabled';
-    if (action === 'self.view' || action === 'self.mfa') return null;
-    if (input.mfa?.required && !input.mfa.verified) return 'mfa';
-    if (action === 'self.tokens' && input.token?.kind === 'api') return 'token_permission';
+    if (action === 'self.view') return null;
+    if (action !== 'self.mfa' && input.mfa?.required && !input.mfa.verified) return 'mfa';
+    if (input.token?.kind === 'api') return 'token_permission';
     return null;
   };
   it('follows the self-service rules for every role and modifier', () => {

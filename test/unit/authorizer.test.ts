@@ -110,11 +110,14 @@ describe('API token narrowing', () => {
     expect(decide(a, 'users.manage', user)).toMatchObject({ allowed: false, reason: expect.stringMatching(/token/) });
   });
 
-  it('an API token may not mint API tokens, but a login token may', () => {
-    expect(decide(actor({ role: 'super_admin', token: { kind: 'api' } }), 'self.tokens', RESOURCES.self)).toEqual({
-      allowed: false,
-      reason: 'an API token cannot create or manage API tokens',
-    });
+  it('an API token may read its account but not change it (no tokens, MFA, password), a login token may', () => {
+    for (const action of ['self.tokens', 'self.mfa', 'self.manage'] as const) {
+      expect(decide(actor({ role: 'super_admin', token: { kind: 'api' } }), action, RESOURCES.self)).toEqual({
+        allowed: false,
+        reason: 'an API token cannot change its own account (password, MFA, tokens); sign in to do it',
+      });
+    }
+    expect(decide(actor({ role: 'super_admin', token: { kind: 'api' } }), 'self.view', RESOURCES.self).allowed).toBe(true);
     expect(decide(actor({ role: 'super_admin', token: { kind: 'login' } }), 'self.tokens', RESOURCES.self).allowed).toBe(true);
   });
 });
