@@ -10,6 +10,26 @@ import { authorize, type Action, type Resource } from './authorizer.ts';
 export async function demand(ctx: AppContext, actor: Actor, action: Action, resource: Resource): Promise<void> {
   const decision = authorize(actor, action, resource);
   if (decision.allowed) return;
+  await auditDenial(ctx, actor, action, resource, decision.reason);
+  throw new Forbidden(decision.reason);
+}
+
+/**
+ * Runs a grant check (server/access/escalation.ts: nobody grants more than they hold). A refusal is audited and
+ * thrown exactly like a refusal by demand().
+ */
+export async function demandNoEscalation(ctx: AppContext, actor: Actor, resource: Resource, what: string, check: () => void): Promise<void> {
+  try {
+    check();
+  } catch (error) {
+    if (!(error instanceof Forbidden)) throw error;
+    await auditDenial(ctx, actor, what, resource, error.message);
+    throw error;
+  }
+}
+
+/** The audit row of every refusal: who, what they tried, on what, and the authorizer's reason. */
+export async function auditDenial(ctx: AppContext, actor: Actor, action: string, resource: Resource, reason: string, extra: Record<string, unknown> = {}): Promise<void> {
   await ctx.audit.record(ctx.db, {
     actorType: 'user',
     actorId: actor.userId,
@@ -18,9 +38,8 @@ export async function demand(ctx: AppContext, actor: Actor, action: Action, reso
     targetType: resource.type,
     targetId: targetIdOf(resource),
     address: actor.address,
-    details: { action, reason: decision.reason },
+    details: { action, reason, ...extra },
   });
-  throw new Forbidden(decision.reason);
 }
 
 /** Keeps the items the actor may act on (list filtering: refusals here are not audited, they are just not shown). */

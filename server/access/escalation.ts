@@ -23,3 +23,11 @@ export function assertCanGrantRole(actor: Actor, role: { name: string; permissio
   assertHoldsPermissions(actor, role.permissions as Permission[], `${what} (role '${role.name}')`);
   assertScopeAtMost(actor, role.scope as RoleScope, `${what} (role '${role.name}')`);
 }
+
+/**
+ * Allow Remote Control Access gates every session permission; switching it on for someone is a grant like any
+ * other, so only an actor whose own switch is on may do it (an admin kept out of sessions cannot mint a sock puppet).
+ */
+export function assertCanGrantRemoteControl(actor: Actor, what: string): void {
+  if (!actor.allowRemoteControl) throw new Forbidden(`cannot ${what}: your own Allow Remote Control Access is off`);
+}

@@ -1,7 +1,7 @@
 import { effectivePermissions, type Actor } from '../access/actor.ts';
 import { authorize, type Resource } from '../access/authorizer.ts';
-import { demand, targetIdOf } from '../access/demand.ts';
-import { ASSIGNMENT_RIGHTS, RIGHT_PERMISSIONS, type AssignmentRight, type Permission } from '../access/permissions.ts';
+import { auditDenial, demand } from '../access/demand.ts';
+import { ASSIGNMENT_RIGHTS, RIGHT_PERMISSIONS, type AssignmentRight } from '../access/permissions.ts';
 import { reachOf } from '../access/reach.ts';
 import { userForAdmin } from '../auth/user-lookup.ts';
 import type { AppContext } from '../context.ts';
@@ -9,7 +9,7 @@ import { sqlState, UNIQUE_VIOLATION } from '../db/open.ts';
 import { Conflict, Forbidden, Invalid, NotFound } from '../errors.ts';
 import { machineResource } from '../machines/machine-service.ts';
 import { findMachine } from '../machines/machine-store.ts';
-import { auditOf } from '../tenancy/tenancy-service.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import * as store from './assignment-store.ts';
 
 /**
@@ -163,16 +163,7 @@ async function assertCanGrantRights(ctx: AppContext, actor: Actor, machine: Reso
     const held = effectivePermissions(actor);
     const why = decisions.find((_, i) => held.has(RIGHT_PERMISSIONS[right][i])) ?? decisions[0];
     const reason = `cannot grant right '${right}': you do not hold ${RIGHT_PERMISSIONS[right].join(' or ')} on this machine (${why.reason})`;
-    await ctx.audit.record(ctx.db, {
-      actorType: 'user',
-      actorId: actor.userId,
-      action: 'access.denied',
-      outcome: 'failure',
-      targetType: machine.type,
-      targetId: targetIdOf(machine),
-      address: actor.address,
-      details: { action: 'assignments.manage', right, reason },
-    });
+    await auditDenial(ctx, actor, 'assignments.manage', machine, reason, { right });
     throw new Forbidden(reason);
   }
 }

@@ -24,6 +24,11 @@ export class AuditLog {
     return insertAuditEvents(q, [event]);
   }
 
+  /** Several events of one change (a bulk import), appended to the chain in one go, in order. */
+  recordMany(q: Queryable, events: AuditEvent[]): Promise<void> {
+    return insertAuditEvents(q, events);
+  }
+
   enqueue(event: AuditEvent): void {
     this.queue.push({ ...event, at: event.at ?? new Date() });
     this.timer ??= setTimeout(() => void this.flush(), this.batchDelayMs);

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { demand } from '../access/demand.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import { assertCanGrantRole } from '../access/escalation.ts';
 import type { Actor } from '../access/actor.ts';
 import type { AppContext } from '../context.ts';
@@ -54,7 +55,7 @@ export async function startEnrollment(ctx: AppContext, actor: Actor) {
   const uri = otpauthUri(secret, actor.email);
   await ctx.db.transaction(async (tx) => {
     await store.storePendingSecret(tx, actor.userId, ctx.secrets.seal(Buffer.from(secret, 'utf8')));
-    await ctx.audit.record(tx, selfEvent(actor, 'mfa.enroll_start'));
+    await ctx.audit.record(tx, auditOf(actor, 'mfa.enroll_start', 'user', actor.userId));
   });
   return { secret, otpauthUri: uri, qrSvg: await qrCodeSvg(uri) };
 }
@@ -74,7 +75,7 @@ export async function confirmEnrollment(ctx: AppContext, actor: Actor, code: str
     await store.replaceRecoveryCodes(tx, actor.userId, codes.map(hashRecoveryCode));
     // The code just proved the second factor: this session now counts as MFA-verified.
     await markTokenMfaVerified(tx, actor.token.id);
-    await ctx.audit.record(tx, selfEvent(actor, 'mfa.enable'));
+    await ctx.audit.record(tx, auditOf(actor, 'mfa.enable', 'user', actor.userId));
     return { recoveryCodes: codes };
   });
 }
@@ -89,7 +90,7 @@ export async function disableMfa(ctx: AppContext, actor: Actor, input: { passwor
     if (!(await verifySecondFactor(ctx, tx, actor.userId, input))) throw new Unauthenticated('the MFA code is not valid', 'mfa_invalid');
     if (await policyRequiresMfa(tx, actor.userId)) throw new Conflict('a role or client policy requires MFA for this user; it cannot be turned off');
     await store.clearMfa(tx, actor.userId);
-    await ctx.audit.record(tx, selfEvent(actor, 'mfa.disable'));
+    await ctx.audit.record(tx, auditOf(actor, 'mfa.disable', 'user', actor.userId));
   });
 }
 
@@ -100,7 +101,7 @@ export async function regenerateRecoveryCodes(ctx: AppContext, actor: Actor, tot
     if (!(await verifySecondFactor(ctx, tx, actor.userId, { totpCode }))) throw new Unauthenticated('the MFA code is not valid', 'mfa_invalid');
     const codes = newRecoveryCodes();
     await store.replaceRecoveryCodes(tx, actor.userId, codes.map(hashRecoveryCode));
-    await ctx.audit.record(tx, selfEvent(actor, 'mfa.recovery_codes_regenerate'));
+    await ctx.audit.record(tx, auditOf(actor, 'mfa.recovery_codes_regenerate', 'user', actor.userId));
     return { recoveryCodes: codes };
   });
 }
@@ -145,13 +146,3 @@ async function policyRequiresMfa(q: Queryable, userId: string): Promise<boolean>
   const user = await userForAdmin(q, userId);
   return Boolean(user && (user.role.requireMfa || user.clientRequiresMfa));
 }
-
-const selfEvent = (actor: Actor, action: string) => ({
-  actorType: 'user' as const,
-  actorId: actor.userId,
-  action,
-  outcome: 'success' as const,
-  targetType: 'user',
-  targetId: actor.userId,
-  address: actor.address,
-});

@@ -11,32 +11,39 @@ export type PasswordLinkPurpose = keyof typeof LINK_LIFETIME_HOURS;
 export const hashPasswordLinkToken = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
 
 /**
- * Issues a single-use, expiring password link (only its SHA-256 is stored) and queues the email carrying it, in the
- * caller's transaction. Used by "forgot password" and by inviting a new user to set a first password.
+ * Issues single-use, expiring password links (only their SHA-256 is stored) and queues the emails carrying them, in
+ * the caller's transaction. Used by "forgot password" and by inviting new users to set a first password.
  */
-export async function issuePasswordLink(
+export async function issuePasswordLinks(
   ctx: AppContext,
   q: Queryable,
-  user: { id: string; email: string; name: string },
+  users: readonly { id: string; email: string; name: string }[],
   purpose: PasswordLinkPurpose,
 ): Promise<void> {
-  const token = randomBytes(32).toString('base64url');
+  if (users.length === 0) return;
   const hours = LINK_LIFETIME_HOURS[purpose];
-  await q.insert(passwordResetTokens).values({
-    userId: user.id,
-    tokenHash: hashPasswordLinkToken(token),
-    purpose,
-    expiresAt: new Date(Date.now() + hours * 3600_000),
-  });
+  const expiresAt = new Date(Date.now() + hours * 3600_000);
+  const links = users.map((user) => ({ user, token: randomBytes(32).toString('base64url') }));
+  for (let i = 0; i < links.length; i += 1000) {
+    await q.insert(passwordResetTokens).values(links.slice(i, i + 1000).map(({ user, token }) => ({ userId: user.id, tokenHash: hashPasswordLinkToken(token), purpose, expiresAt })));
+  }
+  await enqueueMail(ctx, q, links.map(({ user, token }) => linkMail(ctx, user, token, purpose)));
+}
+
+export const issuePasswordLink = (ctx: AppContext, q: Queryable, user: { id: string; email: string; name: string }, purpose: PasswordLinkPurpose) =>
+  issuePasswordLinks(ctx, q, [user], purpose);
+
+function linkMail(ctx: AppContext, user: { email: string; name: string }, token: string, purpose: PasswordLinkPurpose) {
+  const hours = LINK_LIFETIME_HOURS[purpose];
   const link = `${ctx.config.publicUrl}/reset-password#token=${token}`;
   const text =
     purpose === 'invite'
       ? `Hello ${user.name},\n\nan account was created for you on Steward. Set your password here (the link works once, for ${hours} hours):\n\n${link}\n`
       : `Hello ${user.name},\n\nsomeone asked to reset the password of this Steward account. If it was you, set a new password here (the link works once, for ${hours} hour):\n\n${link}\n\nIf it was not you, ignore this message; your password is unchanged.\n`;
-  await enqueueMail(ctx, q, {
+  return {
     to: user.email,
     subject: purpose === 'invite' ? 'Your Steward account' : 'Reset your Steward password',
     text,
     purpose: purpose === 'invite' ? 'invitation' : 'password_reset',
-  });
+  };
 }

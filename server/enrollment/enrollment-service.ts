@@ -4,7 +4,7 @@ import type { AppContext } from '../context.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/open.ts';
 import { Conflict, Forbidden, NotFound } from '../errors.ts';
 import { demand } from '../access/demand.ts';
-import { auditOf } from '../tenancy/tenancy-service.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import { findSite } from '../tenancy/tenancy-store.ts';
 import * as store from './enrollment-store.ts';
 

@@ -9,7 +9,7 @@ import { hashPassword, verifyPassword } from '../auth/password.ts';
 import type { AppContext } from '../context.ts';
 import { Conflict, Invalid, TooManyRequests } from '../errors.ts';
 import { machineResource } from '../machines/machine-service.ts';
-import { auditOf } from '../tenancy/tenancy-service.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import * as store from './me-store.ts';
 
 /** The caller's own account: who they are, what they may do, their machines, their password. */

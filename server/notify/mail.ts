@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.ts';
 import type { Queryable } from '../db/open.ts';
-import { insertOutboxMessage } from './outbox-store.ts';
+import { insertOutboxMessages } from './outbox-store.ts';
 
 export interface Mail {
   to: string;
@@ -11,15 +11,22 @@ export interface Mail {
 }
 
 /**
- * Queues an email in the caller's transaction (the outbox): it is sent only if the change that caused it commits,
- * and delivered by whichever replica's outbox worker claims it. The body is sealed because it may hold a secret link.
+ * Queues emails in the caller's transaction (the outbox): they are sent only if the change that caused them commits,
+ * and delivered by whichever replica's outbox worker claims them. Bodies are sealed because they may hold secret links.
  */
-export async function enqueueMail(ctx: AppContext, q: Queryable, mail: Mail): Promise<number> {
-  const row = await insertOutboxMessage(q, {
-    recipient: mail.to,
-    subject: mail.subject,
-    bodySealed: ctx.secrets.seal(Buffer.from(mail.text, 'utf8')),
-    purpose: mail.purpose,
-  });
-  return row.id;
+export async function enqueueMail(ctx: AppContext, q: Queryable, mails: Mail[]): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < mails.length; i += 1000) {
+    const rows = await insertOutboxMessages(
+      q,
+      mails.slice(i, i + 1000).map((mail) => ({
+        recipient: mail.to,
+        subject: mail.subject,
+        bodySealed: ctx.secrets.seal(Buffer.from(mail.text, 'utf8')),
+        purpose: mail.purpose,
+      })),
+    );
+    ids.push(...rows.map((r) => r.id));
+  }
+  return ids;
 }

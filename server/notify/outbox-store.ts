@@ -2,9 +2,9 @@ import { and, asc, eq, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
 import type { Queryable } from '../db/open.ts';
 import { outboxMessages } from '../db/schema.ts';
 
-export async function insertOutboxMessage(q: Queryable, values: { recipient: string; subject: string; bodySealed: Uint8Array; purpose: string }) {
-  const [row] = await q.insert(outboxMessages).values(values).returning({ id: outboxMessages.id });
-  return row;
+export async function insertOutboxMessages(q: Queryable, values: { recipient: string; subject: string; bodySealed: Uint8Array; purpose: string }[]) {
+  if (values.length === 0) return [];
+  return q.insert(outboxMessages).values(values).returning({ id: outboxMessages.id });
 }
 
 export interface ClaimedMessage {

@@ -4,7 +4,7 @@ import { demand, visible } from '../access/demand.ts';
 import type { AssignmentRight } from '../access/permissions.ts';
 import { reachOf } from '../access/reach.ts';
 import type { AppContext } from '../context.ts';
-import { auditOf } from '../tenancy/tenancy-service.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import { accessReviewRows, type ReviewGrant } from './access-review.ts';
 import { renderReport } from './formats/render.ts';
 import type { RenderedReport, ReportColumn, ReportFormat } from './formats/report-table.ts';

@@ -1,13 +1,13 @@
 import type { Actor } from '../access/actor.ts';
-import { authorize, type Resource } from '../access/authorizer.ts';
-import { demand, targetIdOf } from '../access/demand.ts';
+import { authorize } from '../access/authorizer.ts';
+import { demand, demandNoEscalation } from '../access/demand.ts';
 import { assertCanGrantRole } from '../access/escalation.ts';
 import { isPermission, PERMISSIONS, type Permission } from '../access/permissions.ts';
 import type { RoleScope } from '../access/roles.ts';
 import type { AppContext } from '../context.ts';
 import { sqlState, UNIQUE_VIOLATION, type Queryable } from '../db/open.ts';
-import { Conflict, Forbidden, Invalid, NotFound } from '../errors.ts';
-import { auditOf } from '../tenancy/tenancy-service.ts';
+import { Conflict, Invalid, NotFound } from '../errors.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import * as store from './role-store.ts';
 
 /**
@@ -17,37 +17,6 @@ import * as store from './role-store.ts';
  * installation-wide, and nobody defines a role holding more than they hold themselves.
  */
 const FOREIGN_KEY_VIOLATION = '23503';
-
-/**
- * Runs an escalation check (server/access/escalation.ts). A refusal is audited as `access.denied` — exactly like a
- * refusal by demand() — and thrown as Forbidden with its reason.
- */
-export async function demandNoEscalation(ctx: AppContext, actor: Actor, resource: Resource, what: string, check: () => void): Promise<void> {
-  try {
-    check();
-  } catch (error) {
-    if (!(error instanceof Forbidden)) throw error;
-    await ctx.audit.record(ctx.db, {
-      actorType: 'user',
-      actorId: actor.userId,
-      action: 'access.denied',
-      outcome: 'failure',
-      targetType: resource.type,
-      targetId: targetIdOf(resource),
-      address: actor.address,
-      details: { action: what, reason: error.message },
-    });
-    throw error;
-  }
-}
-
-/**
- * Allow Remote Control Access gates every session permission; switching it on for someone is a grant like any
- * other, so only an actor whose own switch is on may do it (an admin kept out of sessions cannot mint a sock puppet).
- */
-export function assertCanGrantRemoteControl(actor: Actor, what: string): void {
-  if (!actor.allowRemoteControl) throw new Forbidden(`cannot ${what}: your own Allow Remote Control Access is off`);
-}
 
 /** True when the actor could hand this role out (used to mark roles in lists; decisions still go through demand). */
 function grantable(actor: Actor, role: { name: string; permissions: readonly string[]; scope: string }): boolean {

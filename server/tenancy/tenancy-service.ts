@@ -5,6 +5,7 @@ import { Conflict, NotFound } from '../errors.ts';
 import { authorize } from '../access/authorizer.ts';
 import { demand, visible } from '../access/demand.ts';
 import * as store from './tenancy-store.ts';
+import { auditOf } from '../audit/audit-event.ts';
 
 export async function createClient(ctx: AppContext, actor: Actor, name: string) {
   await demand(ctx, actor, 'tenancy.manage', { type: 'installation' });
@@ -77,24 +78,4 @@ export async function updateClient(ctx: AppContext, actor: Actor, clientId: stri
     if (sqlState(error) === UNIQUE_VIOLATION) throw new Conflict(`a client named '${changes.name?.trim()}' already exists`);
     throw error;
   }
-}
-
-/** Looks a site up for another service; NotFound when missing. Authorization stays with the caller. */
-export async function requireSite(ctx: AppContext, siteId: string) {
-  const site = await store.findSite(ctx.db, siteId);
-  if (!site) throw new NotFound('site not found');
-  return site;
-}
-
-export function auditOf(actor: Actor, action: string, targetType: string, targetId: string, details?: Record<string, unknown>) {
-  return {
-    actorType: 'user' as const,
-    actorId: actor.userId,
-    action,
-    outcome: 'success' as const,
-    targetType,
-    targetId,
-    address: actor.address,
-    details: details ?? null,
-  };
 }

@@ -3,7 +3,7 @@ import { demand } from '../access/demand.ts';
 import type { AppContext } from '../context.ts';
 import { Invalid, NotFound } from '../errors.ts';
 import { findClient, findSite } from '../tenancy/tenancy-store.ts';
-import { auditOf } from '../tenancy/tenancy-service.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import * as store from './user-access-store.ts';
 import { demandManageableUser, demandUser } from './user-service.ts';
 

@@ -3,13 +3,13 @@ import { fullFormats } from 'ajv-formats/dist/formats.js';
 import { parse } from 'csv-parse/sync';
 import type { Actor, UserKind } from '../access/actor.ts';
 import { demand } from '../access/demand.ts';
-import { insertAuditEvents } from '../audit/audit-store.ts';
-import { issuePasswordLink } from '../auth/password-link.ts';
+import { issuePasswordLinks } from '../auth/password-link.ts';
+import { kickOutbox } from '../notify/outbox-worker.ts';
 import type { AppContext } from '../context.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/open.ts';
 import { Conflict, Invalid } from '../errors.ts';
 import { listRoles } from '../roles/role-store.ts';
-import { auditOf } from '../tenancy/tenancy-service.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import { facts, normalizeEmail, refusalsForNewUser } from './user-service.ts';
 import * as store from './user-store.ts';
 
@@ -154,17 +154,18 @@ export async function importUsers(ctx: AppContext, actor: Actor, csv: unknown, o
   try {
     await ctx.db.transaction(async (tx) => {
       await store.insertUsers(tx, users);
-      for (const user of users) await issuePasswordLink(ctx, tx, user, 'invite');
+      await issuePasswordLinks(ctx, tx, users, 'invite');
       // Audit last (the hash chain's append lock is then held only until the commit that follows), as one chained
-      // batch: appending thousands of events one by one takes ~10 ms each on PGlite. AuditLog.record takes one event.
+      // batch: appending thousands of events one by one takes ~10 ms each on PGlite.
       const events = users.map((user, i) => auditOf(actor, 'user.create', 'user', user.id, { ...facts(user), invited: true, via: 'import', line: checked[i].line }));
       events.push(auditOf(actor, 'user.import', 'collection', 'users', { rows: rows.length, created: users.length }));
-      await insertAuditEvents(tx, events);
+      await ctx.audit.recordMany(tx, events);
     });
   } catch (error) {
     if (sqlState(error) === UNIQUE_VIOLATION) throw new Conflict('an email in the file was taken while importing; nothing was imported, try again');
     throw error;
   }
+  kickOutbox(ctx);
   return {
     status: 201 as const,
     body: { created: users.length, dryRun: false, rows: checked.map(({ line, email, user }): RowResult => ({ line, email, status: 'created', errors: [], userId: user!.id })) },

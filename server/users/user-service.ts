@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Actor, UserKind } from '../access/actor.ts';
 import { authorize, type Resource } from '../access/authorizer.ts';
-import { demand, visible } from '../access/demand.ts';
-import { assertCanGrantRole } from '../access/escalation.ts';
+import { demand, demandNoEscalation, visible } from '../access/demand.ts';
+import { assertCanGrantRemoteControl, assertCanGrantRole } from '../access/escalation.ts';
 import { revokeUserTokens } from '../auth/auth-store.ts';
 import { hashPassword } from '../auth/password.ts';
 import { issuePasswordLink } from '../auth/password-link.ts';
+import { kickOutbox } from '../notify/outbox-worker.ts';
 import { userForAdmin } from '../auth/user-lookup.ts';
 import type { AppContext } from '../context.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/open.ts';
 import { Conflict, Forbidden, Invalid, NotFound } from '../errors.ts';
-import { assertCanGrantRemoteControl, demandNoEscalation, findRoleForGrant } from '../roles/role-service.ts';
-import { auditOf } from '../tenancy/tenancy-service.ts';
+import { findRoleForGrant } from '../roles/role-service.ts';
+import { auditOf } from '../audit/audit-event.ts';
 import * as store from './user-store.ts';
 
 /**
@@ -138,6 +139,7 @@ export async function createUser(ctx: AppContext, actor: Actor, input: NewUserIn
     if (sqlState(error) === UNIQUE_VIOLATION) throw emailInUse(email);
     throw error;
   }
+  if (!passwordHash) kickOutbox(ctx);
   return present((await store.findUser(ctx.db, id))!);
 }
 
@@ -240,6 +242,7 @@ export async function sendPasswordLink(ctx: AppContext, actor: Actor, userId: st
     await issuePasswordLink(ctx, tx, user, purpose);
     await ctx.audit.record(tx, auditOf(actor, 'user.password_link', 'user', userId, { purpose }));
   });
+  kickOutbox(ctx);
   return { purpose };
 }
 

@@ -144,7 +144,7 @@ describe.each(backends())('outbox delivery over SMTP on %s', (backend) => {
 
   it('gives up after the last attempt and leaves the state in the row', async () => {
     smtp ??= await startSmtp(port);
-    const id = await db().transaction((tx) => enqueueMail(server.running.ctx, tx, { to: 'bounce@reject.test', subject: 'Doomed', text: 'never arrives', purpose: 'test' }));
+    const [id] = await db().transaction((tx) => enqueueMail(server.running.ctx, tx, [{ to: 'bounce@reject.test', subject: 'Doomed', text: 'never arrives', purpose: 'test' }]));
     kickOutbox(server.running.ctx);
     const first = await rowWhen(id, (r) => r.lastError !== null, 'a refused attempt');
     expect(first).toMatchObject({ attempts: 1, sentAt: null });
@@ -189,7 +189,7 @@ describe.each(backends().filter((b) => b === 'postgres'))('two replicas on one %
   it('delivers every message exactly once', async () => {
     const count = 60;
     await first.running.ctx.db.transaction(async (tx) => {
-      for (let i = 0; i < count; i++) await enqueueMail(first.running.ctx, tx, { to: `r${i}@example.test`, subject: `Message ${i}`, text: `body ${i}`, purpose: 'test' });
+      for (let i = 0; i < count; i++) await enqueueMail(first.running.ctx, tx, [{ to: `r${i}@example.test`, subject: `Message ${i}`, text: `body ${i}`, purpose: 'test' }]);
     });
     kickOutbox(first.running.ctx);
     kickOutbox(second.running.ctx);
