@@ -67,3 +67,26 @@ export async function createMachine(server: TestServer, siteId: string, hostname
   const [row] = await server.running.ctx.db.insert(machines).values({ siteId, hostname, kind, os: 'linux', domainRole: 'standalone', agentPublicKey: key }).returning();
   return row;
 }
+
+/**
+ * Two clients over REST — Acme (sites A1, A2) and Bravo (site B1) — and agentless machines: a1 'a1-desk' and a1b
+ * 'a1-srv' (server) on A1, a2 'a2-desk' on A2, b1 on B1 (hostname and kind as asked). Fills `ids` and `m` in place,
+ * so tests can declare them up front and use them after beforeAll.
+ */
+export async function createTwoClientWorld(
+  server: TestServer,
+  admin: Api,
+  ids: { clientA: string; siteA1: string; siteA2: string; clientB: string; siteB1: string },
+  m: { a1: string; a1b?: string; a2: string; b1: string },
+  b1: { hostname: string; kind: 'desktop' | 'server' } = { hostname: 'b1-desk', kind: 'desktop' },
+): Promise<void> {
+  ids.clientA = (await admin.post('/api/v1/clients', { name: 'Acme' })).body.id;
+  ids.clientB = (await admin.post('/api/v1/clients', { name: 'Bravo' })).body.id;
+  ids.siteA1 = (await admin.post(`/api/v1/clients/${ids.clientA}/sites`, { name: 'A1' })).body.id;
+  ids.siteA2 = (await admin.post(`/api/v1/clients/${ids.clientA}/sites`, { name: 'A2' })).body.id;
+  ids.siteB1 = (await admin.post(`/api/v1/clients/${ids.clientB}/sites`, { name: 'B1' })).body.id;
+  m.a1 = (await createMachine(server, ids.siteA1, 'a1-desk')).id;
+  if ('a1b' in m) m.a1b = (await createMachine(server, ids.siteA1, 'a1-srv', 'server')).id;
+  m.a2 = (await createMachine(server, ids.siteA2, 'a2-desk')).id;
+  m.b1 = (await createMachine(server, ids.siteB1, b1.hostname, b1.kind)).id;
+}

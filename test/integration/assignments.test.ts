@@ -4,7 +4,7 @@ import { auditEvents, roles, users } from '../../server/db/schema.ts';
 import { setupAdmin, type Api } from '../helpers/api.ts';
 import { backends } from '../helpers/db.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { assignMachine, createMachine, createUser, grantSiteAccess, loginAs } from '../helpers/users.ts';
+import { assignMachine, createUser, grantSiteAccess, loginAs, createTwoClientWorld } from '../helpers/users.ts';
 
 /**
  * "Assign Machine": create, list, change and remove assignments; validation; no escalation (nobody grants a session
@@ -22,17 +22,7 @@ describe.each(backends())('machine assignments on %s', (backend) => {
   beforeAll(async () => {
     server = await startTestServer({ backend });
     ({ api: admin, userId: adminId } = await setupAdmin(server));
-    const a = await admin.post('/api/v1/clients', { name: 'Acme' });
-    const b = await admin.post('/api/v1/clients', { name: 'Bravo' });
-    ids.clientA = a.body.id;
-    ids.clientB = b.body.id;
-    ids.siteA1 = (await admin.post(`/api/v1/clients/${ids.clientA}/sites`, { name: 'A1' })).body.id;
-    ids.siteA2 = (await admin.post(`/api/v1/clients/${ids.clientA}/sites`, { name: 'A2' })).body.id;
-    ids.siteB1 = (await admin.post(`/api/v1/clients/${ids.clientB}/sites`, { name: 'B1' })).body.id;
-    m.a1 = (await createMachine(server, ids.siteA1, 'a1-desk')).id;
-    m.a1b = (await createMachine(server, ids.siteA1, 'a1-srv', 'server')).id;
-    m.a2 = (await createMachine(server, ids.siteA2, 'a2-desk')).id;
-    m.b1 = (await createMachine(server, ids.siteB1, 'b1-desk')).id;
+    await createTwoClientWorld(server, admin, ids, m);
   });
   afterAll(async () => {
     await server?.close();

@@ -7,7 +7,7 @@ import { auditEvents, authTokens, users } from '../../server/db/schema.ts';
 import { ADMIN, apiClient, setupAdmin, type Api } from '../helpers/api.ts';
 import { backends } from '../helpers/db.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { assignMachine, createMachine, createUser, grantSiteAccess, loginAs, TEST_PASSWORD } from '../helpers/users.ts';
+import { assignMachine, createUser, grantSiteAccess, loginAs, TEST_PASSWORD, createTwoClientWorld } from '../helpers/users.ts';
 
 /** The caller's own account (/me), "My Assigned Machines", password change, and what GET /api/v1/machines shows whom. */
 describe.each(backends())('me and machine visibility on %s', (backend) => {
@@ -26,15 +26,7 @@ describe.each(backends())('me and machine visibility on %s', (backend) => {
   beforeAll(async () => {
     server = await startTestServer({ backend });
     ({ api: admin, userId: adminId } = await setupAdmin(server));
-    ids.clientA = (await admin.post('/api/v1/clients', { name: 'Acme' })).body.id;
-    ids.clientB = (await admin.post('/api/v1/clients', { name: 'Bravo' })).body.id;
-    ids.siteA1 = (await admin.post(`/api/v1/clients/${ids.clientA}/sites`, { name: 'A1' })).body.id;
-    ids.siteA2 = (await admin.post(`/api/v1/clients/${ids.clientA}/sites`, { name: 'A2' })).body.id;
-    ids.siteB1 = (await admin.post(`/api/v1/clients/${ids.clientB}/sites`, { name: 'B1' })).body.id;
-    m.a1 = (await createMachine(server, ids.siteA1, 'a1-desk')).id;
-    m.a1b = (await createMachine(server, ids.siteA1, 'a1-srv', 'server')).id;
-    m.a2 = (await createMachine(server, ids.siteA2, 'a2-desk')).id;
-    m.b1 = (await createMachine(server, ids.siteB1, 'b1-desk')).id;
+    await createTwoClientWorld(server, admin, ids, m);
   });
   afterAll(async () => {
     await server?.close();

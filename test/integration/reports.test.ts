@@ -6,7 +6,7 @@ import { assignments, auditEvents, users } from '../../server/db/schema.ts';
 import { apiClient, setupAdmin, type Api } from '../helpers/api.ts';
 import { backends } from '../helpers/db.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { assignMachine, createMachine, createUser, grantClientAccess, grantSiteAccess, loginAs } from '../helpers/users.ts';
+import { assignMachine, createMachine, createUser, grantClientAccess, grantSiteAccess, loginAs, createTwoClientWorld } from '../helpers/users.ts';
 
 /** The machine assignment report and the access review: formats, scope, authorization, audit, stale grants. */
 describe.each(backends())('reports on %s', (backend) => {
@@ -22,14 +22,7 @@ describe.each(backends())('reports on %s', (backend) => {
   beforeAll(async () => {
     server = await startTestServer({ backend });
     ({ api: admin, userId: adminId } = await setupAdmin(server));
-    ids.clientA = (await admin.post('/api/v1/clients', { name: 'Acme' })).body.id;
-    ids.clientB = (await admin.post('/api/v1/clients', { name: 'Bravo' })).body.id;
-    ids.siteA1 = (await admin.post(`/api/v1/clients/${ids.clientA}/sites`, { name: 'A1' })).body.id;
-    ids.siteA2 = (await admin.post(`/api/v1/clients/${ids.clientA}/sites`, { name: 'A2' })).body.id;
-    ids.siteB1 = (await admin.post(`/api/v1/clients/${ids.clientB}/sites`, { name: 'B1' })).body.id;
-    m.a1 = (await createMachine(server, ids.siteA1, 'a1-desk')).id;
-    m.a2 = (await createMachine(server, ids.siteA2, 'a2-desk')).id;
-    m.b1 = (await createMachine(server, ids.siteB1, 'b1-srv', 'server')).id;
+    await createTwoClientWorld(server, admin, ids, m, { hostname: 'b1-srv', kind: 'server' });
 
     const rw = await createUser(server, { role: 'remote_workforce', name: 'Rita Remote' });
     u.rw = rw.id;
