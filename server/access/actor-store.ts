@@ -7,15 +7,28 @@ import type { RoleScope } from './roles.ts';
 
 const toPermissions = (list: readonly string[]): ReadonlySet<Permission> => new Set(list.filter(isPermission));
 
+/**
+ * The queries behind every authenticated request, prepared once per database handle: building a drizzle query costs
+ * more than running these small ones (measured with test/bench/authz.ts).
+ */
+const preparedByDb = new WeakMap<object, Map<string, unknown>>();
+function prepared<T>(q: Queryable, name: string, build: () => T): T {
+  let statements = preparedByDb.get(q);
+  if (!statements) preparedByDb.set(q, (statements = new Map()));
+  if (!statements.has(name)) statements.set(name, build());
+  return statements.get(name) as T;
+}
+
 /** The live token, its enabled user, role and MFA policy; null when unknown, expired, revoked or the user is disabled. */
 export async function findTokenHolder(q: Queryable, tokenHash: string) {
-  const [row] = await q
+  const statement = prepared(q, 'steward_find_token_holder', () => q
     .select({
       tokenId: authTokens.id,
       tokenKind: authTokens.kind,
       tokenPermissions: authTokens.permissions,
       tokenSiteIds: authTokens.siteIds,
       tokenMfaVerifiedAt: authTokens.mfaVerifiedAt,
+      tokenLastUsedAt: authTokens.lastUsedAt,
       userId: users.id,
       email: users.email,
       name: users.name,
@@ -34,23 +47,35 @@ export async function findTokenHolder(q: Queryable, tokenHash: string) {
     .innerJoin(users, eq(users.id, authTokens.userId))
     .innerJoin(roles, eq(roles.id, users.role))
     .leftJoin(clients, eq(clients.id, users.clientId))
-    .where(and(eq(authTokens.tokenHash, tokenHash), isNull(authTokens.revokedAt), gt(authTokens.expiresAt, sql`now()`), isNull(users.disabledAt)));
+    .where(and(eq(authTokens.tokenHash, sql.placeholder('tokenHash')), isNull(authTokens.revokedAt), gt(authTokens.expiresAt, sql`now()`), isNull(users.disabledAt)))
+    .prepare('steward_find_token_holder'));
+  const [row] = await statement.execute({ tokenHash });
   return row ?? null;
 }
 
 /** Everything granted to one user beyond their role. Expired assignments are included so denials can say why. */
 export async function loadGrants(q: Queryable, userId: string): Promise<Grants> {
-  const clientRows = await q.select({ clientId: clientAccess.clientId }).from(clientAccess).where(eq(clientAccess.userId, userId));
-  const siteRows = await q
-    .select({ siteId: siteAccess.siteId, access: siteAccess.resourceAccess, machineId: siteAccessMachines.machineId })
-    .from(siteAccess)
-    .leftJoin(siteAccessMachines, eq(siteAccessMachines.siteAccessId, siteAccess.id))
-    .where(eq(siteAccess.userId, userId));
-  const assignmentRows = await q
-    .select({ machineId: assignments.machineId, rights: assignments.rights, expiresAt: assignments.expiresAt })
-    .from(assignments)
-    .where(eq(assignments.userId, userId));
-
+  const user = sql.placeholder('userId');
+  const [clientRows, siteRows, assignmentRows] = await Promise.all([
+    prepared(q, 'steward_client_access', () =>
+      q.select({ clientId: clientAccess.clientId }).from(clientAccess).where(eq(clientAccess.userId, user)).prepare('steward_client_access'),
+    ).execute({ userId }),
+    prepared(q, 'steward_site_access', () =>
+      q
+        .select({ siteId: siteAccess.siteId, access: siteAccess.resourceAccess, machineId: siteAccessMachines.machineId })
+        .from(siteAccess)
+        .leftJoin(siteAccessMachines, eq(siteAccessMachines.siteAccessId, siteAccess.id))
+        .where(eq(siteAccess.userId, user))
+        .prepare('steward_site_access'),
+    ).execute({ userId }),
+    prepared(q, 'steward_assignments', () =>
+      q
+        .select({ machineId: assignments.machineId, rights: assignments.rights, expiresAt: assignments.expiresAt })
+        .from(assignments)
+        .where(eq(assignments.userId, user))
+        .prepare('steward_assignments'),
+    ).execute({ userId }),
+  ]);
   const sites = new Map<string, { access: 'all' | 'limited'; machineIds: Set<string> }>();
   for (const row of siteRows) {
     const entry = sites.get(row.siteId) ?? { access: row.access === 'all' ? 'all' : 'limited', machineIds: new Set<string>() };
