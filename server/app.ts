@@ -50,6 +50,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       bodyLimit: BODY_LIMIT_BYTES,
       https: config.tls ? { cert: fs.readFileSync(config.tls.certFile), key: fs.readFileSync(config.tls.keyFile) } : null,
       logController: new LogController({ disableRequestLogging: true }),
+      trustProxy: config.trustProxy ?? false,
     }).withTypeProvider<TypeBoxTypeProvider>();
 
     await app.register(swagger, {

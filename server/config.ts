@@ -25,6 +25,11 @@ export interface Config {
   smtpUrl: string | null;
   /** The From address of outgoing mail. */
   mailFrom: string;
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (STEWARD_TRUST_PROXY: addresses, CIDRs or `loopback`), so
+   * throttling, lockout prevention and the audit log see the real client address; null = trust none.
+   */
+  trustProxy: string[] | null;
 }
 
 export class ConfigError extends Error {
@@ -40,6 +45,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function proxyList(raw: string | undefined): string[] | null {
+  if (!raw) return null;
+  const list = raw.split(',').map((entry) => entry.trim()).filter(Boolean);
+  const bad = list.find((entry) => !/^(loopback|linklocal|uniquelocal|[0-9a-fA-F:.]+(\/\d{1,3})?)$/.test(entry));
+  if (bad) throw new ConfigError(`STEWARD_TRUST_PROXY must list proxy addresses or CIDRs (or loopback), got '${bad}'`);
+  return list;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -79,5 +92,6 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl,
     smtpUrl,
     mailFrom: env.STEWARD_MAIL_FROM || 'Steward <steward@localhost>',
+    trustProxy: proxyList(env.STEWARD_TRUST_PROXY),
   };
 }

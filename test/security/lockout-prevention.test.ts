@@ -1,4 +1,6 @@
 import http from 'node:http';
+import { eq } from 'drizzle-orm';
+import { auditEvents } from '../../server/db/schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, setupAdmin } from '../helpers/api.ts';
 import { backends } from '../helpers/db.ts';
@@ -55,5 +57,33 @@ describe.each(backends())('lockout prevention on %s', (backend) => {
     const wrong = await loginFrom(server, '127.0.0.2', 'not it');
     expect(wrong.status).toBe(401);
     expect(wrong.body.error.message).toBe('email or password is incorrect');
+  });
+});
+
+describe('behind a trusted reverse proxy (STEWARD_TRUST_PROXY)', () => {
+  let server: TestServer;
+  const login = (forwardedFor: string, password: string) =>
+    fetch(`${server.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+      body: JSON.stringify({ email: ADMIN.email, password }),
+    });
+
+  beforeAll(async () => {
+    server = await startTestServer({ backend: 'pglite', env: { STEWARD_TRUST_PROXY: '127.0.0.1' } });
+    await setupAdmin(server);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('tells clients apart by X-Forwarded-For, so one client behind the proxy cannot lock out another', async () => {
+    expect((await login('198.51.100.7', ADMIN.password)).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await login('203.0.113.9', `guess ${i}`)).status).toBe(401);
+    expect((await login('203.0.113.9', ADMIN.password)).status).toBe(429);
+    expect((await login('198.51.100.7', ADMIN.password)).status).toBe(200);
+    // The audit log names the real clients (and the direct login of the setup, from the proxy's own address).
+    const rows = await server.running.ctx.db.select().from(auditEvents).where(eq(auditEvents.action, 'auth.login'));
+    expect(new Set(rows.map((r) => r.address))).toEqual(new Set(['127.0.0.1', '198.51.100.7', '203.0.113.9']));
   });
 });
