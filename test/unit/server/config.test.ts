@@ -26,6 +26,13 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the mail, public URL and proxy settings', () => {
+    const config = loadConfig({ HOST: '0.0.0.0', PORT: '9000', STEWARD_SMTP_URL: 'smtps://u:p@mail.example.com', STEWARD_TRUST_PROXY: 'loopback, 10.0.0.0/8' });
+    expect(config).toMatchObject({ publicUrl: 'http://0.0.0.0:9000', smtpUrl: 'smtps://u:p@mail.example.com', trustProxy: ['loopback', '10.0.0.0/8'] });
+    expect(loadConfig({ STEWARD_PUBLIC_URL: 'https://steward.example.com/' }).publicUrl).toBe('https://steward.example.com');
+    expect(loadConfig({}).trustProxy).toBeNull();
+  });
+
   it.each([
     [{ PORT: '80x' }, "PORT must be a whole number, got '80x'"],
     [{ PORT: '70000' }, 'PORT must be between 0 and 65535, got 70000'],
@@ -34,6 +41,9 @@ describe('loadConfig', () => {
     [{ STEWARD_MASTER_KEY: 'c2hvcnQ=' }, 'STEWARD_MASTER_KEY must be 32 bytes'],
     [{ STEWARD_HEARTBEAT_SECONDS: '0' }, 'STEWARD_HEARTBEAT_SECONDS must be between 1 and 3600, got 0'],
     [{ STEWARD_LOG_LEVEL: 'loud' }, 'STEWARD_LOG_LEVEL must be one of'],
+    [{ STEWARD_PUBLIC_URL: 'ftp://x' }, 'STEWARD_PUBLIC_URL must be an http:// or https:// URL'],
+    [{ STEWARD_SMTP_URL: 'http://mail' }, 'STEWARD_SMTP_URL must start with smtp:// or smtps://'],
+    [{ STEWARD_TRUST_PROXY: '10.0.0.0/8, everyone' }, "STEWARD_TRUST_PROXY must list proxy addresses or CIDRs (or loopback), got 'everyone'"],
   ])('rejects %o', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
