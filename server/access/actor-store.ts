@@ -1,4 +1,5 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { mfaRequired } from '../auth/mfa-policy.ts';
 import type { Queryable } from '../db/open.ts';
 import { assignments, authTokens, clientAccess, clients, roles, siteAccess, siteAccessMachines, users } from '../db/schema.ts';
 import type { Actor, Grants, TokenKind, UserKind } from './actor.ts';
@@ -92,7 +93,6 @@ export async function loadGrants(q: Queryable, userId: string): Promise<Grants> 
 type Holder = NonNullable<Awaited<ReturnType<typeof findTokenHolder>>>;
 
 export function actorOf(holder: Holder, grants: Grants, address: string): Actor {
-  const mfaRequired = Boolean(holder.mfaEnabledAt) || holder.roleRequiresMfa || (holder.userKind === 'client_user' && Boolean(holder.clientRequiresMfa));
   return {
     kind: 'user',
     userId: holder.userId,
@@ -110,7 +110,7 @@ export function actorOf(holder: Holder, grants: Grants, address: string): Actor 
       siteIds: holder.tokenSiteIds ? new Set(holder.tokenSiteIds) : null,
       mfaVerified: Boolean(holder.tokenMfaVerifiedAt),
     },
-    mfa: { enabled: Boolean(holder.mfaEnabledAt), required: mfaRequired },
+    mfa: { enabled: Boolean(holder.mfaEnabledAt), required: mfaRequired(holder) },
     grants,
     address,
   };

@@ -5,6 +5,7 @@ import { TooManyRequests, Unauthenticated } from '../errors.ts';
 import { findLoginUser, insertAuthToken, recordLogin, revokeToken, signedInFromRecently, touchToken } from './auth-store.ts';
 import { hashBearerToken, looksLikeBearerToken, newBearerToken } from './bearer-token.ts';
 import { clearFailures, lockedForSeconds, recordFailure, throttleKey } from './login-throttle.ts';
+import { mfaRequired } from './mfa-policy.ts';
 import { verifySecondFactor, type SecondFactor } from './mfa-service.ts';
 import { burnPasswordCheck, verifyPassword } from './password.ts';
 import { csrfTokenFor } from './session-cookie.ts';
@@ -86,14 +87,13 @@ export async function login(ctx: AppContext, input: LoginInput, address: string)
     await fail(ctx, email, address, user.id, 'bad mfa code', `mfa:${email}`);
     throw new Unauthenticated('the MFA code is not valid (or was already used)', 'mfa_invalid');
   }
-  const required = Boolean(user.mfaEnabledAt) || user.roleRequiresMfa || (user.kind === 'client_user' && Boolean(user.clientRequiresMfa));
   return {
     token,
     kind,
     expiresAt: expiresAt.toISOString(),
     csrfToken: kind === 'console' ? csrfTokenFor(token) : null,
     user: { id: user.id, email: user.email, name: user.name, role: user.role, kind: user.kind },
-    mfa: { enabled: Boolean(user.mfaEnabledAt), required, verified: Boolean(outcome.factor) },
+    mfa: { enabled: Boolean(user.mfaEnabledAt), required: mfaRequired(user), verified: Boolean(outcome.factor) },
   };
 }
 

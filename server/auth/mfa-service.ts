@@ -7,6 +7,7 @@ import type { AppContext } from '../context.ts';
 import type { Queryable } from '../db/open.ts';
 import { Conflict, Invalid, NotFound, Unauthenticated } from '../errors.ts';
 import { markTokenMfaVerified, revokeUserTokens } from './auth-store.ts';
+import { policyRequiresMfa } from './mfa-policy.ts';
 import * as store from './mfa-store.ts';
 import { verifyPassword } from './password.ts';
 import { acceptTotp, newTotpSecret, otpauthUri, qrCodeSvg } from './totp.ts';
@@ -88,7 +89,8 @@ export async function disableMfa(ctx: AppContext, actor: Actor, input: { passwor
     if (!state?.enabledAt) throw new Conflict('MFA is not enabled');
     if (!state.passwordHash || !(await verifyPassword(state.passwordHash, input.password))) throw new Unauthenticated('password is incorrect');
     if (!(await verifySecondFactor(ctx, tx, actor.userId, input))) throw new Unauthenticated('the MFA code is not valid', 'mfa_invalid');
-    if (await policyRequiresMfa(tx, actor.userId)) throw new Conflict('a role or client policy requires MFA for this user; it cannot be turned off');
+    const user = await userForAdmin(tx, actor.userId);
+    if (user && policyRequiresMfa({ roleRequiresMfa: user.role.requireMfa, clientRequiresMfa: user.clientRequiresMfa })) throw new Conflict('a role or client policy requires MFA for this user; it cannot be turned off');
     await store.clearMfa(tx, actor.userId);
     await ctx.audit.record(tx, auditOf(actor, 'mfa.disable', 'user', actor.userId));
   });
@@ -142,7 +144,3 @@ export async function resetMfa(ctx: AppContext, actor: Actor, userId: string) {
 }
 
 // Takes the caller's transaction: the outer handle inside a transaction deadlocks on PGlite (one connection).
-async function policyRequiresMfa(q: Queryable, userId: string): Promise<boolean> {
-  const user = await userForAdmin(q, userId);
-  return Boolean(user && (user.role.requireMfa || user.clientRequiresMfa));
-}
