@@ -14,11 +14,12 @@ import { loadEnrollment, loadKeyPair } from './state/agent-state.ts';
 const USAGE = `steward-agent ${STEWARD_VERSION}
 
 Usage:
-  steward-agent enroll --server <url> --token <token> [--state-dir <dir>] [--allow-insecure]
+  steward-agent enroll --server <url> [--token <token>] [--state-dir <dir>] [--allow-insecure]
                        [--ca-file <pem>] [--pin-cert <sha256>]
   steward-agent run [--state-dir <dir>] [--kind desktop|server]
   steward-agent inventory            print this machine's inventory as JSON
 
+  --token       the enrollment token; better from $STEWARD_ENROLLMENT_TOKEN (argv is visible to every local user)
   --state-dir   default: per-OS system location, or $STEWARD_AGENT_STATE_DIR
   --kind        override machine kind detection (or $STEWARD_AGENT_KIND)
   --allow-insecure  permit unencrypted ws:// to a non-loopback server (not recommended)
@@ -66,11 +67,12 @@ async function main(): Promise<void> {
 
   switch (command) {
     case 'enroll': {
-      if (!values.server || !values.token) fail(`enroll needs --server and --token\n\n${USAGE}`);
+      const token = values.token ?? process.env.STEWARD_ENROLLMENT_TOKEN;
+      if (!values.server || !token) fail(`enroll needs --server and --token (or $STEWARD_ENROLLMENT_TOKEN)\n\n${USAGE}`);
       try {
         const { machineId } = await enroll({
           serverUrl: values.server,
-          token: values.token,
+          token,
           stateDir,
           allowInsecure: values['allow-insecure'],
           // Saved absolute: the service that runs the agent later starts in another directory.

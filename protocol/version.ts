@@ -1,4 +1,5 @@
-import { createRequire } from 'node:module';
+// A JSON import (not createRequire) so the bundled single-executable agent carries the version inside itself.
+import packageJson from '../package.json' with { type: 'json' };
 
 /** Version of the agent ⇄ server control protocol, carried as `v` in every JSON message. */
 export const PROTOCOL_VERSION = 1 as const;
@@ -10,4 +11,4 @@ export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 export const AGENT_GATEWAY_PATH = '/api/v1/agent/connect';
 
 /** The product version (package.json), reported by the agent and the server alike. */
-export const STEWARD_VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+export const STEWARD_VERSION: string = packageJson.version;

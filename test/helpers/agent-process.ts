@@ -7,6 +7,14 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const AGENT_MAIN = path.join(REPO_ROOT, 'agent/main.ts');
 
+/** How to start the agent: the source entry point under tsx by default, or a packaged executable. */
+export interface AgentCommand {
+  file: string;
+  args: string[];
+  cwd?: string;
+}
+export const SOURCE_AGENT: AgentCommand = { file: process.execPath, args: ['--import', 'tsx', AGENT_MAIN] };
+
 /** A real agent process (the same entry point as `npm run agent`), run with tsx. */
 export interface AgentProcess {
   child: ChildProcess;
@@ -26,9 +34,9 @@ function agentEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /** Runs `agent enroll` to completion; resolves with exit code and output. */
-export function runAgentCommand(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runAgentCommand(args: string[], env: Record<string, string> = {}, agent = SOURCE_AGENT): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN, ...args], { cwd: REPO_ROOT, env: agentEnv(env) });
+    const child = spawn(agent.file, [...agent.args, ...args], { cwd: agent.cwd ?? REPO_ROOT, env: agentEnv(env) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -37,16 +45,16 @@ export function runAgentCommand(args: string[], env: Record<string, string> = {}
   });
 }
 
-export async function enrollAgent(serverUrl: string, token: string, stateDir = newStateDir(), extraArgs: string[] = []) {
-  const result = await runAgentCommand(['enroll', '--server', serverUrl, '--token', token, '--state-dir', stateDir, ...extraArgs]);
+export async function enrollAgent(serverUrl: string, token: string, stateDir = newStateDir(), extraArgs: string[] = [], agent = SOURCE_AGENT) {
+  const result = await runAgentCommand(['enroll', '--server', serverUrl, '--token', token, '--state-dir', stateDir, ...extraArgs], {}, agent);
   if (result.code !== 0) throw new Error(`enroll failed (${result.code}): ${result.stderr}`);
   const machineId = JSON.parse(fs.readFileSync(path.join(stateDir, 'agent.json'), 'utf8')).machineId as string;
   return { stateDir, machineId, ...result };
 }
 
-export function startAgent(stateDir: string, env: Record<string, string> = {}, extraArgs: string[] = []): AgentProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', AGENT_MAIN, 'run', '--state-dir', stateDir, ...extraArgs], {
-    cwd: REPO_ROOT,
+export function startAgent(stateDir: string, env: Record<string, string> = {}, extraArgs: string[] = [], agent = SOURCE_AGENT): AgentProcess {
+  const child = spawn(agent.file, [...agent.args, 'run', '--state-dir', stateDir, ...extraArgs], {
+    cwd: agent.cwd ?? REPO_ROOT,
     env: agentEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
