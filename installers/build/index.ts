@@ -8,6 +8,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildDeb } from '../linux/deb.ts';
 import { buildTarball } from '../linux/tarball.ts';
+import { buildMacTarball } from '../macos/tarball.ts';
+import { writeReleaseManifest } from '../release/manifest.ts';
+import { buildMsi } from '../windows/msi.ts';
 import { packageAgent } from './package-agent.ts';
 import { DIST_AGENT_DIR, DIST_INSTALLERS_DIR, REPO_ROOT } from './paths.ts';
 import { ALL_TARGET_IDS, NODE_VERSION, parseTargetList } from './targets.ts';
@@ -29,6 +32,18 @@ async function main(): Promise<void> {
       process.stdout.write(`  ${path.relative(REPO_ROOT, built.file)}  ${megabytes(built.bytes)}  ${(built.buildMs / 1000).toFixed(1)} s\n`);
     }
   }
+  for (const arch of ['x64', 'arm64'] as const) {
+    if (!targets.includes(`darwin-${arch}`)) continue;
+    const built = buildMacTarball({ artifactDir: path.join(DIST_AGENT_DIR, `darwin-${arch}`), outDir: DIST_INSTALLERS_DIR, arch });
+    process.stdout.write(`  ${path.relative(REPO_ROOT, built.file)}  ${megabytes(built.bytes)}  ${(built.buildMs / 1000).toFixed(1)} s\n`);
+  }
+  if (targets.includes('win-x64')) {
+    const built = await buildMsi({ artifactDir: path.join(DIST_AGENT_DIR, 'win-x64'), outDir: DIST_INSTALLERS_DIR });
+    process.stdout.write(`  ${path.relative(REPO_ROOT, built.file)}  ${megabytes(built.bytes)}  ${(built.buildMs / 1000).toFixed(1)} s\n`);
+  }
+  // Last: the signed manifest covers every installer written above.
+  const release = writeReleaseManifest(DIST_INSTALLERS_DIR);
+  process.stdout.write(`  signed ${release.manifest.files.length} artifacts (${release.keySource} key ${release.publicKey})\n`);
   process.stdout.write(`done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
