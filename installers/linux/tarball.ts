@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeTarGz } from '../build/archive.ts';
 import { STEWARD_VERSION } from '../../protocol/version.ts';
 import { LINUX_DIR, stagePayload, UNIT_FILE, type BuiltArtifact } from './payload.ts';
 
@@ -34,8 +34,7 @@ export function buildTarball(opts: TarballOptions): BuiltArtifact {
     }
     fs.mkdirSync(opts.outDir, { recursive: true });
     const file = path.join(opts.outDir, `${base}.tar.gz`);
-    // GNU tar: root-owned entries and a stable order, whoever builds it.
-    execFileSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '--sort=name', '-czf', file, '-C', staging, base], { stdio: ['ignore', 'ignore', 'inherit'] });
+    writeTarGz(staging, base, file);
     return { file, bytes: fs.statSync(file).size, buildMs: Date.now() - started };
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeTarGz } from '../build/archive.ts';
 import { STEWARD_VERSION } from '../../protocol/version.ts';
 import { normaliseModes, type BuiltArtifact } from '../linux/payload.ts';
 import { launchDaemonPlist, PLIST_FILE_NAME } from './launch-daemon.ts';
@@ -55,8 +55,7 @@ export function buildMacTarball(opts: MacTarballOptions): BuiltArtifact {
     for (const script of ['install.sh', 'uninstall.sh']) fs.chmodSync(path.join(top, script), 0o755);
     fs.mkdirSync(opts.outDir, { recursive: true });
     const file = path.join(opts.outDir, `${base}.tar.gz`);
-    // GNU tar with root-owned entries and a stable order; macOS's bsdtar extracts it as is.
-    execFileSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '--sort=name', '-czf', file, '-C', staging, base], { stdio: ['ignore', 'ignore', 'inherit'] });
+    writeTarGz(staging, base, file);
     return { file, bytes: fs.statSync(file).size, buildMs: Date.now() - started };
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
