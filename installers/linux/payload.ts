@@ -26,13 +26,18 @@ export function assertAgentArtifact(artifactDir: string): void {
 /** Copies the artifact into `dest` (created), adding the shared shell library as lib/steward-install.sh. */
 export function stagePayload(artifactDir: string, dest: string): void {
   assertAgentArtifact(artifactDir);
+  copyArtifact(artifactDir, dest);
+  fs.mkdirSync(path.join(dest, 'lib'), { recursive: true });
+  fs.copyFileSync(SHELL_LIBRARY, path.join(dest, 'lib/steward-install.sh'));
+  normaliseModes(dest);
+}
+
+/** Copies an artifact directory of installers/build (executable plus node_modules) into `dest` (created). */
+export function copyArtifact(artifactDir: string, dest: string): void {
   fs.mkdirSync(dest, { recursive: true });
   for (const entry of fs.readdirSync(artifactDir)) {
     fs.cpSync(path.join(artifactDir, entry), path.join(dest, entry), { recursive: true, verbatimSymlinks: true });
   }
-  fs.mkdirSync(path.join(dest, 'lib'), { recursive: true });
-  fs.copyFileSync(SHELL_LIBRARY, path.join(dest, 'lib/steward-install.sh'));
-  normaliseModes(dest);
 }
 
 /** Directories and executables 0755, everything else 0644: no group/world-writable file reaches a root service. */

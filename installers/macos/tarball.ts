@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeTarGz } from '../build/archive.ts';
 import { STEWARD_VERSION } from '../../protocol/version.ts';
-import { normaliseModes, type BuiltArtifact } from '../linux/payload.ts';
+import { copyArtifact, normaliseModes, type BuiltArtifact } from '../linux/payload.ts';
 import { launchDaemonPlist, PLIST_FILE_NAME } from './launch-daemon.ts';
 
 /**
@@ -43,10 +43,7 @@ export function buildMacTarball(opts: MacTarballOptions): BuiltArtifact {
   const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'steward-mac-tgz-'));
   try {
     const top = path.join(staging, base);
-    fs.mkdirSync(top);
-    for (const entry of fs.readdirSync(opts.artifactDir)) {
-      fs.cpSync(path.join(opts.artifactDir, entry), path.join(top, entry), { recursive: true, verbatimSymlinks: true });
-    }
+    copyArtifact(opts.artifactDir, top);
     // node-pty forks spawn-helper for every terminal: it must stay executable whatever the checkout did to it.
     for (const helper of findFiles(path.join(top, 'node_modules/node-pty'), 'spawn-helper')) fs.chmodSync(helper, 0o755);
     fs.writeFileSync(path.join(top, PLIST_FILE_NAME), launchDaemonPlist());
