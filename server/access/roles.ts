@@ -57,5 +57,3 @@ export const BUILT_IN_ROLES = {
 } as const satisfies Record<string, RoleDefinition>;
 
 export type BuiltInRoleId = keyof typeof BUILT_IN_ROLES;
-
-export const isBuiltInRole = (id: string): id is BuiltInRoleId => Object.hasOwn(BUILT_IN_ROLES, id);
