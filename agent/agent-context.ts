@@ -1,8 +1,11 @@
 import type { Logger } from './log.ts';
 import type { Inventory } from '../protocol/inventory.ts';
+import type { SessionManager } from './sessions/session-manager.ts';
 
 /** What command handlers and the connection loop need from the running agent. */
 export interface AgentContext {
   log: Logger;
   collectInventory(): Promise<Inventory>;
+  /** Remote sessions; null where this process runs none (e.g. during enrollment). */
+  sessions: SessionManager | null;
 }

@@ -8,6 +8,7 @@ import { ConnectionClosed } from './connection/message-stream.ts';
 import { enroll } from './enroll.ts';
 import { collectInventory } from './inventory/collect.ts';
 import { createAgentLogger } from './log.ts';
+import { SessionManager } from './sessions/session-manager.ts';
 import { defaultStateDir } from './platform/state-dir.ts';
 import { loadEnrollment, loadKeyPair } from './state/agent-state.ts';
 
@@ -87,19 +88,22 @@ async function main(): Promise<void> {
     }
     case 'run': {
       let link: AgentLink;
+      let sessions: SessionManager;
       try {
+        const enrollment = loadEnrollment(stateDir);
+        const keyPair = await loadKeyPair(stateDir);
+        sessions = new SessionManager({ enrollment, keyPair, stateDir, log });
         link = new AgentLink(
-          { log, collectInventory: inventory },
-          {
-            enrollment: loadEnrollment(stateDir),
-            keyPair: await loadKeyPair(stateDir),
-            inventoryIntervalMs: Number(process.env.STEWARD_AGENT_INVENTORY_SECONDS ?? 300) * 1000,
-          },
+          { log, collectInventory: inventory, sessions },
+          { enrollment, keyPair, inventoryIntervalMs: Number(process.env.STEWARD_AGENT_INVENTORY_SECONDS ?? 300) * 1000 },
         );
       } catch (error) {
         fail((error as Error).message);
       }
-      const stop = () => link.stop();
+      const stop = () => {
+        sessions.closeAll('agent stopping');
+        link.stop();
+      };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       log.info({ stateDir, version: STEWARD_VERSION }, 'agent starting');

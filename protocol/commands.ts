@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { InventorySchema } from './inventory.ts';
+import { SignedSessionGrant } from './session-grant.ts';
 
 /**
  * Server → agent commands. Each has a params schema and a result schema; the agent keeps one handler per command in
@@ -13,6 +14,17 @@ export const commands = {
   'agent.ping': {
     params: Type.Object({ echo: Type.String({ maxLength: 256 }) }, { additionalProperties: false }),
     result: Type.Object({ echo: Type.String({ maxLength: 256 }), agentTime: Type.String({ maxLength: 40 }) }),
+  },
+  /**
+   * Open a remote session: the agent verifies the grant, spawns the terminal and dials its session link
+   * (AGENT_SESSION_PATH); it answers once the link is attached, or refuses with the reason.
+   */
+  'session.open': {
+    params: Type.Object(
+      { grant: SignedSessionGrant, cols: Type.Integer({ minimum: 1, maximum: 1000 }), rows: Type.Integer({ minimum: 1, maximum: 1000 }) },
+      { additionalProperties: false },
+    ),
+    result: Type.Object({ shell: Type.String({ maxLength: 500 }), pid: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
   },
 } as const satisfies Record<string, { params: TSchema; result: TSchema }>;
 

@@ -19,7 +19,7 @@ import { PROTOCOL_VERSION } from './version.ts';
 const B64 = (bytes: number) => Type.String({ maxLength: Math.ceil(bytes / 3) * 4, minLength: 1 });
 const Id = Type.String({ format: 'uuid', maxLength: 36 });
 
-function message<T extends string, P extends Record<string, TSchema>>(type: T, props: P) {
+export function message<T extends string, P extends Record<string, TSchema>>(type: T, props: P) {
   return Type.Object(
     { type: Type.Literal(type), v: Type.Literal(PROTOCOL_VERSION), ...props },
     { additionalProperties: false },
@@ -82,7 +82,7 @@ export type ServerMessage = Static<typeof ServerMessage>;
 export type AgentMessage = Static<typeof AgentMessage>;
 
 /** One compiled validator per message type, so an error names the field that was wrong, not "a union". */
-function validatorsByType(members: TSchema[]): Map<string, (value: unknown) => unknown> {
+export function validatorsByType(members: TSchema[]): Map<string, (value: unknown) => unknown> {
   const byType = new Map<string, TSchema[]>();
   for (const member of members.flatMap((m) => (m.anyOf as TSchema[] | undefined) ?? [m])) {
     const type = (member.properties as Record<string, { const: string }>).type.const;
@@ -105,7 +105,7 @@ export class ProtocolError extends Error {
   }
 }
 
-function decode<T>(text: string, validators: Map<string, (value: unknown) => unknown>): T {
+export function decodeWith<T>(text: string, validators: Map<string, (value: unknown) => unknown>): T {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -125,8 +125,8 @@ function decode<T>(text: string, validators: Map<string, (value: unknown) => unk
   }
 }
 
-export const decodeServerMessage = (text: string): ServerMessage => decode(text, serverValidators);
-export const decodeAgentMessage = (text: string): AgentMessage => decode(text, agentValidators);
+export const decodeServerMessage = (text: string): ServerMessage => decodeWith(text, serverValidators);
+export const decodeAgentMessage = (text: string): AgentMessage => decodeWith(text, agentValidators);
 
 /** A message as a sender writes it: everything but the version, which encodeMessage adds. */
 export type Outbound<M> = M extends unknown ? Omit<M, 'v'> : never;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DIST_INSTALLERS_DIR } from '../installers/build/paths.ts';
 
 /** Server configuration, read once from the environment. Bad values stop start-up with a message naming the variable. */
 export interface Config {
@@ -21,6 +22,13 @@ export interface Config {
   loginTokenHours: number;
   /** The address users reach the console at, for links in emails (STEWARD_PUBLIC_URL; default from HOST/PORT). */
   publicUrl: string;
+  /**
+   * Whether STEWARD_PUBLIC_URL was given. When not, publicUrl is only a guess from HOST/PORT (often 127.0.0.1), so
+   * the installers the server hands out name the server by the Host the admin downloaded them from instead.
+   */
+  publicUrlConfigured: boolean;
+  /** The agent installers built by `npm run package` (STEWARD_INSTALLERS_DIR; default dist/installers of this checkout). */
+  installersDir: string;
   /** SMTP for outgoing mail (STEWARD_SMTP_URL, e.g. smtp://user:pass@mail.example.com:587); null = write to dataDir/outbox. */
   smtpUrl: string | null;
   /** The From address of outgoing mail. */
@@ -90,6 +98,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxPendingHandshakes: integer(env, 'STEWARD_MAX_PENDING_HANDSHAKES', 256, 1, 100_000),
     loginTokenHours: integer(env, 'STEWARD_LOGIN_TOKEN_HOURS', 12, 1, 24 * 30),
     publicUrl,
+    publicUrlConfigured: Boolean(env.STEWARD_PUBLIC_URL),
+    installersDir: path.resolve(env.STEWARD_INSTALLERS_DIR || DIST_INSTALLERS_DIR),
     smtpUrl,
     mailFrom: env.STEWARD_MAIL_FROM || 'Steward <steward@localhost>',
     trustProxy: proxyList(env.STEWARD_TRUST_PROXY),

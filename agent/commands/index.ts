@@ -1,8 +1,10 @@
-import { commands, type CommandErrorCode, type CommandName, type CommandParams, type CommandResult } from '../../protocol/commands.ts';
+import { commands, type CommandName, type CommandParams, type CommandResult } from '../../protocol/commands.ts';
 import { compile } from '../../protocol/validate.ts';
 import type { AgentContext } from '../agent-context.ts';
+import { CommandRefused } from './command-refused.ts';
 import { agentPing } from './agent-ping.ts';
 import { inventoryCollect } from './inventory-collect.ts';
+import { sessionOpen } from './session-open.ts';
 
 /** One handler per server command, each in its own file. */
 type Handler<N extends CommandName> = (ctx: AgentContext, params: CommandParams<N>) => Promise<CommandResult<N>>;
@@ -10,17 +12,8 @@ type Handler<N extends CommandName> = (ctx: AgentContext, params: CommandParams<
 export const commandHandlers: { [N in CommandName]: Handler<N> } = {
   'inventory.collect': inventoryCollect,
   'agent.ping': agentPing,
+  'session.open': sessionOpen,
 };
-
-/** A command the agent will not run, with the protocol's error code. */
-export class CommandRefused extends Error {
-  constructor(
-    readonly code: CommandErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const paramValidators = Object.fromEntries(Object.entries(commands).map(([name, spec]) => [name, compile(spec.params)])) as unknown as Record<
   CommandName,
@@ -41,3 +34,5 @@ export function runCommand(ctx: AgentContext, call: { name: string; params: unkn
   }
   return (commandHandlers[name] as Handler<CommandName>)(ctx, params as never);
 }
+
+export { CommandRefused };

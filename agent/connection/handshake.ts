@@ -1,6 +1,4 @@
-import fs from 'node:fs';
-import type { TLSSocket } from 'node:tls';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { CloseCode } from '../../protocol/close-codes.ts';
 import {
   fromBase64,
@@ -15,9 +13,12 @@ import {
   type KeyPair,
 } from '../../protocol/identity.ts';
 import type { ServerMessage, Welcome } from '../../protocol/messages.ts';
-import { MAX_FRAME_BYTES, STEWARD_VERSION } from '../../protocol/version.ts';
+import { STEWARD_VERSION } from '../../protocol/version.ts';
 import type { TlsTrust } from '../state/agent-state.ts';
+import { dialServer, ServerIdentityError } from './dial.ts';
 import { ConnectionClosed, MessageStream } from './message-stream.ts';
+
+export { ServerIdentityError };
 
 export interface HandshakeOptions {
   url: URL;
@@ -37,40 +38,22 @@ export interface Session {
   serverPublicKey: Uint8Array;
 }
 
-/** Something the agent must not retry blindly: the server is not who it should be. */
-export class ServerIdentityError extends Error {
-  override name = 'ServerIdentityError';
-}
 
 /**
  * The agent half of the mutual challenge–response. The server must prove it holds the expected identity key
  * (signing both fresh nonces) before the agent proves itself or reveals an enrollment token.
  */
 export async function openSession(opts: HandshakeOptions): Promise<Session> {
-  const pinned = opts.tls.pinnedCertSha256?.replace(/:/g, '').toUpperCase() ?? null;
-  const socket = new WebSocket(opts.url, {
-    maxPayload: MAX_FRAME_BYTES,
-    perMessageDeflate: false,
-    handshakeTimeout: opts.timeoutMs ?? 15_000,
-    ca: opts.tls.caFile ? fs.readFileSync(opts.tls.caFile) : undefined,
-    // A pinned certificate replaces CA validation; the pin is checked on open, before anything is sent.
-    rejectUnauthorized: pinned === null,
-  });
-  const stream = new MessageStream(socket);
-  const timer = setTimeout(() => stream.fail(CloseCode.handshakeTimeout, 'handshake timed out'), opts.timeoutMs ?? 15_000);
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  let socket: WebSocket;
   try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', resolve);
-      socket.once('error', reject);
-      socket.once('unexpected-response', (_req, res) => reject(new Error(`server answered HTTP ${res.statusCode} to the agent connection`)));
-    });
-    if (pinned) {
-      const cert = (socket as unknown as { _socket: TLSSocket })._socket.getPeerCertificate();
-      if (!cert?.fingerprint256 || cert.fingerprint256.replace(/:/g, '').toUpperCase() !== pinned) {
-        stream.fail(CloseCode.authenticationFailed, 'certificate pin mismatch');
-        throw new ServerIdentityError('the server TLS certificate does not match the pinned fingerprint');
-      }
-    }
+    socket = await dialServer(opts.url, opts.tls, timeoutMs);
+  } catch (error) {
+    throw error instanceof ServerIdentityError ? error : new ConnectionClosed(1006, (error as Error).message);
+  }
+  const stream = new MessageStream(socket);
+  const timer = setTimeout(() => stream.fail(CloseCode.handshakeTimeout, 'handshake timed out'), timeoutMs);
+  try {
     const challenge = expect(await stream.next(), 'challenge');
     const serverKey = fromBase64(challenge.serverKey, PUBLIC_KEY_BYTES);
     const serverNonce = fromBase64(challenge.serverNonce, 32);

@@ -6,7 +6,7 @@ import { privateFilesForThisPlatform, type PrivateFiles } from '../platform/priv
 /**
  * The agent's state directory (mode 0700): `agent.key` holds the Ed25519 secret key (0600, base64) and
  * `agent.json` the enrollment — server URL, machine id, the server's identity key, TLS trust settings.
- * Files are written to a temporary name and renamed, so a crash never leaves half a file.
+ * Files are written to a temporary name and renamed (writeAtomic), so a crash never leaves half a file.
  */
 export interface TlsTrust {
   /** PEM file of a CA (or self-signed certificate) to trust in addition to the system CAs. */
@@ -28,7 +28,7 @@ export interface Enrollment {
 const KEY_FILE = 'agent.key';
 const ENROLLMENT_FILE = 'agent.json';
 
-async function writeAtomic(file: string, content: string, privateFiles: PrivateFiles): Promise<void> {
+export async function writeAtomic(file: string, content: string, privateFiles: PrivateFiles): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temp, content, { mode: 0o600 });
   await privateFiles.restrict(temp);

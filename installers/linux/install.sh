@@ -3,7 +3,9 @@
 # Same layout as the .deb: /opt/steward-agent, state in /var/lib/steward-agent (0700), the unit in
 # /etc/systemd/system. Run as root:
 #   STEWARD_SERVER_URL=https://steward.example.com STEWARD_ENROLLMENT_TOKEN=stw1... ./install.sh
-# or put those settings in /etc/steward-agent/enroll.env (mode 0600; removed once used).
+# or put those settings in enroll.env beside this script (as in the tarball the server hands out for a site) or in
+# /etc/steward-agent/enroll.env: KEY=VALUE lines, mode 0600, never executed, removed once used. The environment
+# wins over enroll.env beside this script, which wins over /etc's.
 # Running it again upgrades in place and keeps the enrollment. --root DIR installs into another root.
 set -eu
 
@@ -49,6 +51,9 @@ cp "$here/steward-agent.service" "$STEWARD_ROOT/etc/systemd/system/$STEWARD_UNIT
 chmod 0644 "$STEWARD_ROOT/etc/systemd/system/$STEWARD_UNIT"
 
 steward_prepare_dirs
+steward_read_enroll_file "$here/enroll.env"
 steward_enroll_if_requested
+# Used, or not needed (already enrolled): the token must not linger. A failed enrollment stopped above and kept it.
+rm -f "$here/enroll.env"
 steward_enable_service
 steward_log "installed in $opt"

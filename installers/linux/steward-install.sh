@@ -29,9 +29,10 @@ steward_is_enrolled() {
   [ -f "$STEWARD_ROOT$STEWARD_STATE_DIR/agent.json" ]
 }
 
-# Reads KEY=VALUE lines of the enrollment file without executing it. Values from the environment win.
+# Reads KEY=VALUE lines of the enrollment file $1 without executing it. Values already set (from the environment,
+# or from a file read before) win.
 steward_read_enroll_file() {
-  file=$STEWARD_ROOT$STEWARD_ENROLL_FILE
+  file=$1
   [ -f "$file" ] || return 0
   mode=$(stat -c '%a' "$file")
   if [ "$mode" != 600 ] && [ "$mode" != 400 ]; then
@@ -63,7 +64,7 @@ steward_read_enroll_file() {
 # The token reaches the agent through its environment, never its argv (argv is world-readable in /proc).
 # Returns non-zero when enrollment was requested and failed; enroll.env is then kept so a retry can use it.
 steward_enroll_if_requested() {
-  steward_read_enroll_file
+  steward_read_enroll_file "$STEWARD_ROOT$STEWARD_ENROLL_FILE"
   if [ -z "${STEWARD_SERVER_URL:-}" ] && [ -z "${STEWARD_ENROLLMENT_TOKEN:-}" ]; then
     if ! steward_is_enrolled; then
       steward_log "installed but not enrolled: run '$STEWARD_BIN enroll --server <url>' with STEWARD_ENROLLMENT_TOKEN set, then 'systemctl start $STEWARD_UNIT'"

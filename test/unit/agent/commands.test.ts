@@ -6,6 +6,7 @@ import { createAgentLogger } from '../../../agent/log.ts';
 const ctx: AgentContext = {
   log: createAgentLogger('silent'),
   collectInventory: () => Promise.reject(new Error('not used here')),
+  sessions: null,
 };
 
 describe('agent command dispatch', () => {

@@ -1,0 +1,14 @@
+import type { CommandParams, CommandResult } from '../../protocol/commands.ts';
+import { GrantRefused } from '../../protocol/session-grant.ts';
+import type { AgentContext } from '../agent-context.ts';
+import { CommandRefused } from './command-refused.ts';
+
+export async function sessionOpen(ctx: AgentContext, params: CommandParams<'session.open'>): Promise<CommandResult<'session.open'>> {
+  if (!ctx.sessions) throw new CommandRefused('refused', 'this agent process does not run remote sessions');
+  try {
+    return await ctx.sessions.open(params);
+  } catch (error) {
+    if (error instanceof GrantRefused) throw new CommandRefused('refused', error.message);
+    throw error;
+  }
+}

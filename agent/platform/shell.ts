@@ -1,0 +1,56 @@
+import os from 'node:os';
+
+/** What a remote terminal runs on this OS, and the environment it starts with. */
+export interface ShellLaunch {
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+/**
+ * The login shell of the account the agent runs as: on Linux and macOS the shell from the user database, started as
+ * a login shell; on Windows PowerShell, which node-pty runs in a ConPTY. The environment is built from scratch, never
+ * inherited: the agent's own environment may hold an enrollment token or service settings a technician must not see.
+ */
+export function shellForThisPlatform(env: NodeJS.ProcessEnv = process.env): ShellLaunch {
+  const user = os.userInfo();
+  switch (process.platform) {
+    case 'linux':
+    case 'darwin': {
+      const shell = user.shell && user.shell !== '' ? user.shell : '/bin/sh';
+      return {
+        file: shell,
+        args: ['-l'],
+        cwd: user.homedir,
+        env: {
+          HOME: user.homedir,
+          USER: user.username,
+          LOGNAME: user.username,
+          SHELL: shell,
+          PATH: env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+          LANG: env.LANG ?? 'C.UTF-8',
+          TERM: 'xterm-256color',
+        },
+      };
+    }
+    case 'win32': {
+      const systemRoot = env.SystemRoot ?? 'C:\\Windows';
+      return {
+        file: `${systemRoot}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`,
+        args: ['-NoLogo'],
+        cwd: user.homedir,
+        env: {
+          SystemRoot: systemRoot,
+          USERPROFILE: user.homedir,
+          USERNAME: user.username,
+          PATH: env.PATH ?? `${systemRoot}\\System32;${systemRoot};${systemRoot}\\System32\\WindowsPowerShell\\v1.0`,
+          TEMP: env.TEMP ?? `${systemRoot}\\Temp`,
+          TMP: env.TMP ?? `${systemRoot}\\Temp`,
+        },
+      };
+    }
+    default:
+      throw new Error(`remote terminals are not supported on platform '${process.platform}'`);
+  }
+}

@@ -1,0 +1,77 @@
+import { fromBase64, PUBLIC_KEY_BYTES, type KeyPair } from '../../protocol/identity.ts';
+import { GrantRefused, verifySessionGrant, type SignedSessionGrant } from '../../protocol/session-grant.ts';
+import type { Logger } from '../log.ts';
+import { loadNodePty } from '../platform/native-modules.ts';
+import { shellForThisPlatform } from '../platform/shell.ts';
+import type { Enrollment } from '../state/agent-state.ts';
+import { attachSessionLink } from './session-link.ts';
+import { TerminalSession } from './terminal-session.ts';
+import { UsedGrants } from './used-grants.ts';
+
+export interface SessionManagerOptions {
+  enrollment: Enrollment;
+  keyPair: KeyPair;
+  stateDir: string;
+  log: Logger;
+  /** How long the session link may take to attach. */
+  attachTimeoutMs?: number;
+}
+
+/**
+ * The agent's remote sessions. Opening one is the agent's own authorization decision, whatever the server said:
+ * the grant must be signed by the pinned server key, name this machine, be within its start window and never have
+ * been used; only then is a shell spawned, and it is killed again if the link does not attach.
+ */
+export class SessionManager {
+  private readonly live = new Map<string, TerminalSession>();
+  private readonly usedGrants: UsedGrants;
+  private readonly serverPublicKey: Uint8Array;
+
+  constructor(private readonly opts: SessionManagerOptions) {
+    this.usedGrants = new UsedGrants(opts.stateDir);
+    this.serverPublicKey = fromBase64(opts.enrollment.serverPublicKey, PUBLIC_KEY_BYTES) as Uint8Array;
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  async open(request: { grant: SignedSessionGrant; cols: number; rows: number }): Promise<{ shell: string; pid: number }> {
+    const grant = verifySessionGrant(request.grant, { serverPublicKey: this.serverPublicKey, machineId: this.opts.enrollment.machineId, now: new Date() });
+    if (grant.runAs !== 'agent') {
+      throw new GrantRefused(`run-as '${grant.runAs}' needs the Remote Support account, which this agent does not manage yet`);
+    }
+    await this.usedGrants.claim(grant);
+    const launch = shellForThisPlatform();
+    const pty = loadNodePty().spawn(launch.file, launch.args, {
+      name: 'xterm-256color',
+      cols: request.cols,
+      rows: request.rows,
+      cwd: launch.cwd,
+      env: launch.env,
+      encoding: null,
+    });
+    let link;
+    try {
+      link = await attachSessionLink({
+        enrollment: this.opts.enrollment,
+        keyPair: this.opts.keyPair,
+        sessionId: grant.sessionId,
+        timeoutMs: this.opts.attachTimeoutMs ?? 10_000,
+      });
+    } catch (error) {
+      pty.kill();
+      throw error;
+    }
+    const session = new TerminalSession(grant.sessionId, pty, link, this.opts.log, grant.endsAt ? new Date(grant.endsAt) : null);
+    this.live.set(grant.sessionId, session);
+    void session.done.then(() => this.live.delete(grant.sessionId));
+    this.opts.log.info({ sessionId: grant.sessionId, userId: grant.userId, shell: launch.file, pid: pty.pid }, 'terminal session started');
+    return { shell: launch.file, pid: pty.pid };
+  }
+
+  /** Ends every session (agent stopping). */
+  closeAll(reason: string): void {
+    for (const session of this.live.values()) session.end(reason, 1001);
+  }
+}
