@@ -10,6 +10,9 @@ import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openDatabase } from './db/open.ts';
 import { createAgentGateway } from './gateway/agent-gateway.ts';
+import { createConsoleStreamGateway } from './gateway/console-stream-gateway.ts';
+import { createSessionLinkGateway } from './gateway/session-link-gateway.ts';
+import { LiveSessions } from './sessions/live-sessions.ts';
 import { AgentRegistry } from './gateway/agent-registry.ts';
 import { installAuthentication } from './http/authenticate.ts';
 import { ROUTES } from './routes.ts';
@@ -43,7 +46,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await syncBuiltInRoles(database.db);
     const audit = new AuditLog(database.db, log);
     const agents = new AgentRegistry(database.db, audit, log, config.heartbeatSeconds, config.missedHeartbeats);
-    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, agents, version: STEWARD_VERSION };
+    const sessions = new LiveSessions(database.db, audit, log, { tickMs: config.sessionTickSeconds * 1000, unattendedMs: config.sessionUnattendedSeconds * 1000, stalledViewerMs: 30_000 });
+    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, agents, sessions, version: STEWARD_VERSION };
 
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,
@@ -72,11 +76,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
 
     const gateway = createAgentGateway(ctx);
+    const sessionLinks = createSessionLinkGateway(ctx);
+    const consoleStreams = createConsoleStreamGateway(ctx);
+    const upgrades = [gateway, sessionLinks, consoleStreams];
     app.server.on('upgrade', (request, socket, head) => {
-      if (!gateway.handleUpgrade(request, socket, head)) {
+      if (!upgrades.some((endpoint) => endpoint.handleUpgrade(request, socket, head))) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       }
     });
+    await sessions.start(database.listen);
 
     const setupToken = await prepareSetup(ctx);
     await app.listen({ host: config.host, port: config.port });
@@ -96,8 +104,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       close: () =>
         (closing ??= (async () => {
           gateway.stopAccepting();
+          sessionLinks.stopAccepting();
+          await sessions.closeAll('server shutting down');
           await agents.closeAll();
-          await gateway.close();
+          await Promise.all([gateway.close(), sessionLinks.close(), consoleStreams.close()]);
           await app.close();
           await outbox.stop();
           await audit.flush();

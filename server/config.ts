@@ -38,6 +38,10 @@ export interface Config {
    * throttling, lockout prevention and the audit log see the real client address; null = trust none.
    */
   trustProxy: string[] | null;
+  /** How often live sessions are re-authorized without a notification, and their relays prove life. */
+  sessionTickSeconds: number;
+  /** A session nobody is attached to ends after this long. */
+  sessionUnattendedSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -103,5 +107,7 @@ export function loadConfig(env: Env = process.env): Config {
     smtpUrl,
     mailFrom: env.STEWARD_MAIL_FROM || 'Steward <steward@localhost>',
     trustProxy: proxyList(env.STEWARD_TRUST_PROXY),
+    sessionTickSeconds: integer(env, 'STEWARD_SESSION_TICK_SECONDS', 5, 1, 60),
+    sessionUnattendedSeconds: integer(env, 'STEWARD_SESSION_UNATTENDED_SECONDS', 120, 5, 86_400),
   };
 }

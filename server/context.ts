@@ -5,6 +5,7 @@ import type { Db, DbDriver } from './db/open.ts';
 import type { AgentRegistry } from './gateway/agent-registry.ts';
 import type { ServerIdentity } from './identity/server-identity.ts';
 import type { SealingKey } from './secrets/sealing-key.ts';
+import type { LiveSessions } from './sessions/live-sessions.ts';
 
 /** What services need from the running server; built once in app.ts and passed down explicitly. */
 export interface AppContext {
@@ -17,5 +18,7 @@ export interface AppContext {
   /** Seals secrets kept in the database (TOTP secrets, outgoing mail bodies). */
   secrets: SealingKey;
   agents: AgentRegistry;
+  /** The remote sessions this replica relays. */
+  sessions: LiveSessions;
   version: string;
 }

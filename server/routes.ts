@@ -8,10 +8,12 @@ import { passwordResetRoutes } from './auth/password-reset-routes.ts';
 import type { AppContext } from './context.ts';
 import { enrollmentRoutes } from './enrollment/enrollment-routes.ts';
 import { healthRoutes } from './health/health-routes.ts';
+import { installerRoutes } from './installers/installer-routes.ts';
 import { machineRoutes } from './machines/machine-routes.ts';
 import { meRoutes } from './me/me-routes.ts';
 import { reportRoutes } from './reports/report-routes.ts';
 import { roleRoutes } from './roles/role-routes.ts';
+import { sessionRoutes } from './sessions/session-routes.ts';
 import { setupRoutes } from './setup/setup-routes.ts';
 import { tenancyRoutes } from './tenancy/tenancy-routes.ts';
 import { userAccessRoutes } from './users/user-access-routes.ts';
@@ -31,8 +33,10 @@ export const ROUTES: ReadonlyArray<(ctx: AppContext) => FastifyPluginAsyncTypebo
   roleRoutes,
   tenancyRoutes,
   enrollmentRoutes,
+  installerRoutes,
   machineRoutes,
   assignmentRoutes,
+  sessionRoutes,
   reportRoutes,
   auditRoutes,
 ];

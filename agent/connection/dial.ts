@@ -12,8 +12,10 @@ export class ServerIdentityError extends Error {
 /**
  * Opens a WebSocket to the server with the agent's TLS trust (extra CA, or a pinned certificate checked before
  * anything is sent). Used for the control connection and for every session link, so both trust the same server.
+ * `listen` runs before the socket opens: the server speaks first, and its first message can arrive in the same
+ * packet as the upgrade answer, before an awaiting caller would have attached a listener.
  */
-export async function dialServer(url: URL, tls: TlsTrust, timeoutMs: number): Promise<WebSocket> {
+export async function dialServer(url: URL, tls: TlsTrust, timeoutMs: number, listen: (socket: WebSocket) => void): Promise<WebSocket> {
   const pinned = tls.pinnedCertSha256?.replace(/:/g, '').toUpperCase() ?? null;
   const socket = new WebSocket(url, {
     maxPayload: MAX_FRAME_BYTES,
@@ -23,6 +25,7 @@ export async function dialServer(url: URL, tls: TlsTrust, timeoutMs: number): Pr
     // A pinned certificate replaces CA validation; the pin is checked on open, before anything is sent.
     rejectUnauthorized: pinned === null,
   });
+  listen(socket);
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('open', resolve);

@@ -45,13 +45,13 @@ export interface Session {
  */
 export async function openSession(opts: HandshakeOptions): Promise<Session> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
+  let stream!: MessageStream;
   let socket: WebSocket;
   try {
-    socket = await dialServer(opts.url, opts.tls, timeoutMs);
+    socket = await dialServer(opts.url, opts.tls, timeoutMs, (s) => (stream = new MessageStream(s)));
   } catch (error) {
     throw error instanceof ServerIdentityError ? error : new ConnectionClosed(1006, (error as Error).message);
   }
-  const stream = new MessageStream(socket);
   const timer = setTimeout(() => stream.fail(CloseCode.handshakeTimeout, 'handshake timed out'), timeoutMs);
   try {
     const challenge = expect(await stream.next(), 'challenge');

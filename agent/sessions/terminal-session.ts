@@ -1,7 +1,7 @@
 import type { IPty } from 'node-pty';
-import type WebSocket from 'ws';
 import { decodeLinkServerMessage, encodeStreamFrame, encodeStreamMessage, StreamTag } from '../../protocol/session-stream.ts';
 import type { Logger } from '../log.ts';
+import type { AttachedLink } from './session-link.ts';
 
 /** Output bytes in flight to the server above which the terminal is paused, and below which it resumes. */
 export const OUTPUT_HIGH_WATER = 1024 * 1024;
@@ -21,20 +21,23 @@ export class TerminalSession {
   private ended = false;
   private exitTimer: NodeJS.Timeout | null = null;
   private readonly endTimer: NodeJS.Timeout | null = null;
+  private readonly link: AttachedLink['socket'];
   readonly done: Promise<void>;
   private resolveDone!: () => void;
 
   constructor(
     readonly sessionId: string,
     private readonly pty: IPty,
-    private readonly link: WebSocket,
+    attached: AttachedLink,
     private readonly log: Logger,
     endsAt: Date | null,
   ) {
+    const link = attached.socket;
+    this.link = link;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     pty.onData((data) => this.output(data as unknown as Buffer));
     pty.onExit(({ exitCode, signal }) => this.shellExited(exitCode, signal ?? null));
-    link.on('message', (data: Buffer, isBinary) => this.fromServer(data, isBinary));
+    attached.onMessage((data, isBinary) => this.fromServer(data, isBinary));
     link.on('close', (code, reason) => this.end(`link closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     link.on('error', (error) => this.log.warn({ sessionId, err: error.message }, 'session link error'));
     if (endsAt) {

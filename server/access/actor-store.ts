@@ -20,9 +20,9 @@ function prepared<T>(q: Queryable, name: string, build: () => T): T {
   return statements.get(name) as T;
 }
 
-/** The live token, its enabled user, role and MFA policy; null when unknown, expired, revoked or the user is disabled. */
-export async function findTokenHolder(q: Queryable, tokenHash: string) {
-  const statement = prepared(q, 'steward_find_token_holder', () => q
+/** The columns and joins behind an actor: token, enabled user, role, and the MFA policy of role and client. */
+function holderSelect(q: Queryable) {
+  return q
     .select({
       tokenId: authTokens.id,
       tokenKind: authTokens.kind,
@@ -47,10 +47,26 @@ export async function findTokenHolder(q: Queryable, tokenHash: string) {
     .from(authTokens)
     .innerJoin(users, eq(users.id, authTokens.userId))
     .innerJoin(roles, eq(roles.id, users.role))
-    .leftJoin(clients, eq(clients.id, users.clientId))
-    .where(and(eq(authTokens.tokenHash, sql.placeholder('tokenHash')), isNull(authTokens.revokedAt), gt(authTokens.expiresAt, sql`now()`), isNull(users.disabledAt)))
-    .prepare('steward_find_token_holder'));
+    .leftJoin(clients, eq(clients.id, users.clientId));
+}
+
+const live = () => and(isNull(authTokens.revokedAt), gt(authTokens.expiresAt, sql`now()`), isNull(users.disabledAt));
+
+/** The live token, its enabled user, role and MFA policy; null when unknown, expired, revoked or the user is disabled. */
+export async function findTokenHolder(q: Queryable, tokenHash: string) {
+  const statement = prepared(q, 'steward_find_token_holder', () =>
+    holderSelect(q).where(and(eq(authTokens.tokenHash, sql.placeholder('tokenHash')), live())).prepare('steward_find_token_holder'),
+  );
   const [row] = await statement.execute({ tokenHash });
+  return row ?? null;
+}
+
+/** The same by token id: re-authorizing someone already connected (a session participant) without their secret. */
+export async function findTokenHolderById(q: Queryable, tokenId: string) {
+  const statement = prepared(q, 'steward_find_token_holder_by_id', () =>
+    holderSelect(q).where(and(eq(authTokens.id, sql.placeholder('tokenId')), live())).prepare('steward_find_token_holder_by_id'),
+  );
+  const [row] = await statement.execute({ tokenId });
   return row ?? null;
 }
 

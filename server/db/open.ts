@@ -22,8 +22,12 @@ export type DbDriver = 'pglite' | 'postgres';
 export interface Database {
   db: Db;
   driver: DbDriver;
+  /** LISTENs on a notification channel (delivered on commit, to every replica); resolves to an unlisten function. */
+  listen: Listen;
   close(): Promise<void>;
 }
+
+export type Listen = (channel: string, onNotify: (payload: string) => void) => Promise<() => Promise<void>>;
 
 const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -44,6 +48,7 @@ async function openPglite(pgDir: string, dataDir: string): Promise<Database> {
     return {
       db,
       driver: 'pglite',
+      listen: (channel, onNotify) => client.listen(channel, onNotify),
       async close() {
         await client.close();
         lock.release();
@@ -70,6 +75,11 @@ async function openPostgres(url: string): Promise<Database> {
   return {
     db: drizzlePostgres(client, { schema }) as unknown as Db,
     driver: 'postgres',
+    // postgres.js keeps one dedicated connection for all LISTENs and re-listens after it reconnects.
+    listen: async (channel, onNotify) => {
+      const { unlisten } = await client.listen(channel, onNotify);
+      return unlisten;
+    },
     close: () => client.end({ timeout: 5 }),
   };
 }

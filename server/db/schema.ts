@@ -368,3 +368,62 @@ export const outboxMessages = pgTable(
   },
   (t) => [index('outbox_messages_pending_idx').on(t.sentAt, t.nextAttemptAt)],
 );
+
+/**
+ * Remote sessions. The row is the session's truth for every replica: who opened it on which machine, its state, the
+ * replica relaying it (`relayHeartbeatAt` is refreshed by that replica; a stale one means the relay died and the
+ * session is swept to `ended`). Status: `starting` → `active` → `ended`, or `failed` when the agent refused or
+ * never attached.
+ */
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    machineId: uuid('machine_id')
+      .notNull()
+      .references(() => machines.id, { onDelete: 'cascade' }),
+    /** The owner: the user the grant was issued to. */
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'set null' }),
+    /** The sign-in the owner requested it with: re-checked on every access change, attached or not. */
+    ownerTokenId: uuid('owner_token_id'),
+    kind: text('kind').notNull().default('terminal'),
+    status: text('status').notNull(),
+    runAs: text('run_as').notNull().default('agent'),
+    /** The session may transfer files (the owner held the `files` right when it was granted). */
+    files: boolean('files').notNull().default(false),
+    cols: integer('cols').notNull(),
+    rows: integer('rows').notNull(),
+    requestedAt: at('requested_at').notNull().defaultNow(),
+    startedAt: at('started_at'),
+    endedAt: at('ended_at'),
+    endReason: text('end_reason'),
+    exitCode: integer('exit_code'),
+    /** The session's maximum duration, when one applies (approved sessions); the agent enforces it too. */
+    endsAt: at('ends_at'),
+    /** Asked to end (an admin's kill, revocation): the relaying replica ends it and writes the outcome. */
+    endRequestedAt: at('end_requested_at'),
+    relayHeartbeatAt: at('relay_heartbeat_at'),
+    requestedFrom: text('requested_from'),
+  },
+  (t) => [index('sessions_machine_idx').on(t.machineId, t.requestedAt), index('sessions_user_idx').on(t.userId), index('sessions_status_idx').on(t.status)],
+);
+
+/** Everyone who attached to a session, when, and in which role (`owner`, `participant`, `observer`). */
+export const sessionParticipants = pgTable(
+  'session_participants',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'set null' }),
+    role: text('role').notNull(),
+    joinedAt: at('joined_at').notNull().defaultNow(),
+    leftAt: at('left_at'),
+    leftReason: text('left_reason'),
+    address: text('address'),
+    /** Input frames dropped because this participant was an observer. */
+    droppedInputs: integer('dropped_inputs').notNull().default(0),
+  },
+  (t) => [index('session_participants_session_idx').on(t.sessionId)],
+);

@@ -57,18 +57,22 @@ export async function authenticateRequest(ctx: AppContext, request: FastifyReque
 
 /** True when the browser sent no Origin (non-browser clients) or one naming this very host. */
 export function sameOrigin(request: FastifyRequest, publicUrl: string): boolean {
-  const origin = headerValue(request.headers.origin);
+  return originAllowed(headerValue(request.headers.origin), request.headers.host, publicUrl);
+}
+
+/** The one same-origin rule, for REST and console WebSockets (cross-site WebSocket hijacking) alike. */
+export function originAllowed(origin: string | undefined, host: string | undefined, publicUrl: string): boolean {
   if (!origin) return true;
   try {
     const url = new URL(origin);
     // Behind a reverse proxy the Host header may be the backend's: the configured public URL counts as ours too.
-    return url.host === request.headers.host || url.origin === new URL(publicUrl).origin;
+    return url.host === host || url.origin === new URL(publicUrl).origin;
   } catch {
     return false;
   }
 }
 
-const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+export const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
 export function requireActor(request: FastifyRequest): Actor {
   if (!request.actor) throw new Unauthenticated();

@@ -1,0 +1,116 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { MAX_FRAME_BYTES } from '../../protocol/version.ts';
+import type { Actor } from '../access/actor.ts';
+import { auditDenial } from '../access/demand.ts';
+import { authenticateToken } from '../auth/auth-service.ts';
+import { SESSION_COOKIE } from '../auth/session-cookie.ts';
+import type { AppContext } from '../context.ts';
+import { DomainError, Forbidden, NotFound, Unauthenticated } from '../errors.ts';
+import { headerValue, originAllowed } from '../http/authenticate.ts';
+import { sessionRole } from '../sessions/session-access.ts';
+import { findSession, insertParticipant } from '../sessions/session-store.ts';
+
+const STREAM_PATH = /^\/api\/v1\/sessions\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/stream$/;
+
+/**
+ * `GET /api/v1/sessions/:id/stream` (WebSocket): a technician's console attaches to a live session. Authenticated
+ * like REST (bearer token, or the console cookie), with the Origin checked against this server so another site
+ * cannot ride a signed-in browser into a shell (cross-site WebSocket hijacking); a cookie needs an Origin at all.
+ * Then the one authorizer decides the role — owner, participant, or observer — and the console joins the relay.
+ * Every refusal is an HTTP answer before the upgrade, with the reason, and is audited like a REST refusal.
+ */
+export function createConsoleStreamGateway(ctx: AppContext) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
+
+  function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const [pathname, query] = (request.url ?? '').split('?', 2);
+    const match = STREAM_PATH.exec(pathname);
+    if (!match) return false;
+    const wantsObserver = new URLSearchParams(query ?? '').get('as') === 'observer';
+    void admit(request, match[1], wantsObserver).then(
+      (admitted) => wss.handleUpgrade(request, socket, head, (ws) => void join(admitted, ws)),
+      (error: unknown) => refuse(socket, error),
+    );
+    return true;
+  }
+
+  async function admit(request: IncomingMessage, sessionId: string, wantsObserver: boolean) {
+    const address = request.socket.remoteAddress ?? 'unknown';
+    const origin = headerValue(request.headers.origin);
+    if (!originAllowed(origin, request.headers.host, ctx.config.publicUrl)) throw new Forbidden('cross-origin WebSocket refused');
+    const actor = await authenticate(request, origin, address);
+    const session = await findSession(ctx.db, sessionId);
+    if (!session) throw new NotFound('session not found');
+    const machine = { type: 'machine' as const, machineId: session.machineId, siteId: session.siteId, clientId: session.clientId };
+    const decided = sessionRole(actor, machine, { isOwner: actor.userId === session.userId, wantsObserver });
+    if (decided.role === null) {
+      await auditDenial(ctx, actor, 'sessions.join', machine, decided.decision.reason, { sessionId });
+      throw new Forbidden(decided.decision.reason);
+    }
+    const relay = ctx.sessions.get(sessionId);
+    if (!relay || relay.ended) {
+      if (session.status === 'active') throw new DomainError(409, 'relayed_elsewhere', 'this session is relayed by another server replica; connect through it');
+      throw new DomainError(410, 'session_ended', `the session is ${session.status}`);
+    }
+    return { actor, relay, role: decided.role, address, sessionId };
+  }
+
+  async function authenticate(request: IncomingMessage, origin: string | undefined, address: string): Promise<Actor> {
+    const header = headerValue(request.headers.authorization);
+    if (header) {
+      const match = /^Bearer ([^\s]+)$/i.exec(header);
+      const actor = match ? await authenticateToken(ctx, match[1], address) : null;
+      if (!actor || actor.token.kind === 'console') throw new Unauthenticated('token is invalid, expired or revoked');
+      return actor;
+    }
+    const cookie = cookieValue(request.headers.cookie, SESSION_COOKIE);
+    if (!cookie) throw new Unauthenticated();
+    // A browser always sends Origin on a WebSocket: a cookie without one did not come from our console.
+    if (!origin) throw new Forbidden('a console session cookie needs a same-origin Origin header');
+    const actor = await authenticateToken(ctx, cookie, address);
+    if (!actor || actor.token.kind !== 'console') throw new Unauthenticated('session is invalid, expired or revoked; sign in again');
+    return actor;
+  }
+
+  async function join(admitted: Awaited<ReturnType<typeof admit>>, ws: import('ws').WebSocket): Promise<void> {
+    const { actor, relay, role, address, sessionId } = admitted;
+    try {
+      const participant = await insertParticipant(ctx.db, { sessionId, userId: actor.userId, role, address });
+      ctx.audit.enqueue({
+        actorType: 'user',
+        actorId: actor.userId,
+        action: 'session.join',
+        outcome: 'success',
+        targetType: 'session',
+        targetId: sessionId,
+        address,
+        details: { machineId: relay.machine.machineId, role, tokenKind: actor.token.kind },
+      });
+      relay.join({ participantId: participant.id, userId: actor.userId, name: actor.name, role, tokenId: actor.token.id, address, socket: ws, inFlight: 0, blockedSince: null, droppedInputs: 0 });
+    } catch (error) {
+      ctx.log.error({ err: error, sessionId }, 'could not join a console to a session');
+      ws.close(1011, 'server error');
+    }
+  }
+
+  return { handleUpgrade, close: () => new Promise<void>((resolve) => wss.close(() => resolve())) };
+}
+
+function refuse(socket: Duplex, error: unknown): void {
+  const status = error instanceof DomainError ? error.status : 500;
+  const code = error instanceof DomainError ? error.code : 'internal_error';
+  const message = error instanceof DomainError ? error.message : 'internal server error';
+  const body = JSON.stringify({ error: { code, message } });
+  const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone' }[status] ?? 'Error';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return decodeURIComponent(rest.join('='));
+  }
+  return undefined;
+}

@@ -1,0 +1,243 @@
+import type WebSocket from 'ws';
+import {
+  decodeConsoleClientMessage,
+  decodeLinkAgentMessage,
+  encodeStreamMessage,
+  type ConsoleServerMessage,
+  type LinkServerMessage,
+  type Participant,
+  StreamTag,
+} from '../../protocol/session-stream.ts';
+import type { Outbound } from '../../protocol/messages.ts';
+
+/** Bytes queued towards one peer above which the relay stops reading the other side, and below which it resumes. */
+export const RELAY_HIGH_WATER = 1024 * 1024;
+export const RELAY_LOW_WATER = 256 * 1024;
+
+export type ParticipantRole = Participant['role'];
+
+/** One attached console: who, in which role, on which socket, with its own flow-control account. */
+export interface Viewer {
+  participantId: string;
+  userId: string;
+  name: string;
+  role: ParticipantRole;
+  /** The token the viewer attached with, re-checked on every access change. */
+  tokenId: string;
+  address: string;
+  socket: WebSocket;
+  inFlight: number;
+  /** Since when this viewer has held more than the high-water mark unread (null: it keeps up). */
+  blockedSince: number | null;
+  droppedInputs: number;
+}
+
+export interface RelayEvents {
+  /** The shell exited, the agent's link dropped, or end() was called: exactly once. */
+  ended(relay: SessionRelay, outcome: { reason: string; exitCode: number | null }): void;
+  left(relay: SessionRelay, viewer: Viewer, reason: string): void;
+  /** An observer typed: its input was dropped (the first time per viewer, to be audited). */
+  inputDropped(relay: SessionRelay, viewer: Viewer): void;
+}
+
+/**
+ * One live session on this replica: the agent's link and the attached consoles. Terminal frames are forwarded as
+ * they are (same framing on both sockets: no copy, no re-encoding).
+ *
+ * Backpressure: each receiving socket has an in-flight account (bytes handed to `send` whose callback has not run).
+ * When any console is over the high-water mark, or nobody is attached and the early output buffer is full, the relay
+ * stops reading the agent's link; TCP then fills up to the agent, which pauses the pty. Memory per session is
+ * bounded by the marks, whatever the shell writes and however slowly a viewer reads.
+ */
+export class SessionRelay {
+  private readonly viewers = new Map<string, Viewer>();
+  /** Output produced before the first console attached (the first prompt), bounded by the high-water mark. */
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
+  private agentPaused = false;
+  private agentInFlight = 0;
+  private exit: { exitCode: number | null; signal: number | null } | null = null;
+  private finished = false;
+  readonly startedAt = Date.now();
+  /** When the last console left (or the session started with none), for the idle timeout. */
+  unattendedSince: number | null = Date.now();
+
+  constructor(
+    readonly sessionId: string,
+    readonly machine: { machineId: string; siteId: string; clientId: string },
+    readonly owner: { userId: string; tokenId: string },
+    private readonly link: WebSocket,
+    private readonly events: RelayEvents,
+  ) {
+    link.on('message', (data: Buffer, isBinary) => this.fromAgent(data, isBinary));
+    link.on('close', (code, reason) => this.finish(this.exit ? `the shell exited (${this.exit.signal ? `signal ${this.exit.signal}` : `code ${this.exit.exitCode}`})` : `the agent's link closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
+    link.on('error', () => undefined);
+  }
+
+  get ended(): boolean {
+    return this.finished;
+  }
+
+  participants(): Participant[] {
+    return [...this.viewers.values()].map((v) => ({ participantId: v.participantId, userId: v.userId, name: v.name, role: v.role }));
+  }
+
+  viewersList(): Viewer[] {
+    return [...this.viewers.values()];
+  }
+
+  join(viewer: Viewer): void {
+    if (this.finished) {
+      viewer.socket.close(4410, 'the session has ended');
+      return;
+    }
+    this.viewers.set(viewer.participantId, viewer);
+    this.unattendedSince = null;
+    viewer.socket.on('message', (data: Buffer, isBinary) => this.fromViewer(viewer, data, isBinary));
+    viewer.socket.on('close', () => this.leave(viewer.participantId, 'disconnected'));
+    viewer.socket.on('error', () => undefined);
+    this.toViewer(viewer, { type: 'joined', sessionId: this.sessionId, you: this.participantOf(viewer), participants: this.participants() });
+    for (const frame of this.early) this.forward(viewer, frame);
+    this.early = [];
+    this.earlyBytes = 0;
+    this.broadcast({ type: 'participants', participants: this.participants() }, viewer.participantId);
+    this.updateAgentFlow();
+  }
+
+  /** Removes a console (it left, or lost its access): the socket is closed with the reason. */
+  leave(participantId: string, reason: string, closeCode = 1000): void {
+    const viewer = this.viewers.get(participantId);
+    if (!viewer) return;
+    this.viewers.delete(participantId);
+    if (viewer.socket.readyState === viewer.socket.OPEN) viewer.socket.close(closeCode, reason.slice(0, 120));
+    if (!this.viewers.size) this.unattendedSince = Date.now();
+    this.events.left(this, viewer, reason);
+    this.broadcast({ type: 'participants', participants: this.participants() });
+    this.updateAgentFlow();
+  }
+
+  /** Changes a viewer's role (e.g. its access narrowed to view-only): observers' input is dropped from then on. */
+  setRole(participantId: string, role: ParticipantRole): void {
+    const viewer = this.viewers.get(participantId);
+    if (!viewer || viewer.role === role) return;
+    viewer.role = role;
+    this.broadcast({ type: 'participants', participants: this.participants() });
+  }
+
+  resize(cols: number, rows: number): void {
+    this.toAgent({ type: 'resize', cols, rows });
+  }
+
+  /** Ends the session: tells the agent (which kills the shell) and every console why. */
+  end(reason: string): void {
+    if (this.finished) return;
+    this.toAgent({ type: 'end', reason: reason.slice(0, 500) });
+    this.link.close(1000, reason.slice(0, 120));
+    setTimeout(() => this.link.terminate(), 2000).unref();
+    this.finish(reason);
+  }
+
+  /** Consoles stuck over the high-water mark for longer than `ms` (they freeze the session for everyone). */
+  stalledViewers(now: number, ms: number): Viewer[] {
+    return this.viewersList().filter((v) => v.blockedSince !== null && now - v.blockedSince > ms);
+  }
+
+  private finish(reason: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const ended: Outbound<ConsoleServerMessage> = { type: 'ended', reason: reason.slice(0, 500), exitCode: this.exit?.exitCode ?? null, signal: this.exit?.signal ?? null };
+    for (const viewer of this.viewers.values()) {
+      this.toViewer(viewer, ended);
+      viewer.socket.close(1000, 'session ended');
+      this.events.left(this, viewer, 'session ended');
+    }
+    this.viewers.clear();
+    this.events.ended(this, { reason, exitCode: this.exit?.exitCode ?? null });
+  }
+
+  private fromAgent(data: Buffer, isBinary: boolean): void {
+    if (this.finished) return;
+    if (isBinary) {
+      if (data[0] !== StreamTag.terminal) return;
+      if (!this.viewers.size) {
+        this.early.push(data);
+        this.earlyBytes += data.length;
+      } else for (const viewer of this.viewers.values()) this.forward(viewer, data);
+      this.updateAgentFlow();
+      return;
+    }
+    try {
+      const message = decodeLinkAgentMessage(data.toString('utf8'));
+      if (message.type === 'exit') this.exit = { exitCode: message.exitCode, signal: message.signal };
+      else throw new Error(`'${message.type}' is not expected on an attached link`);
+    } catch (error) {
+      this.end(`the agent sent an invalid message: ${(error as Error).message}`);
+    }
+  }
+
+  private fromViewer(viewer: Viewer, data: Buffer, isBinary: boolean): void {
+    if (this.finished || !this.viewers.has(viewer.participantId)) return;
+    if (isBinary) {
+      if (data[0] !== StreamTag.terminal) return;
+      if (viewer.role === 'observer') {
+        // Enforced here, whatever the console shows: an observer's keystrokes never reach the machine.
+        if (viewer.droppedInputs++ === 0) this.events.inputDropped(this, viewer);
+        return;
+      }
+      this.agentInFlight += data.length;
+      this.link.send(data, () => {
+        this.agentInFlight -= data.length;
+        if (this.agentInFlight <= RELAY_LOW_WATER) for (const v of this.viewers.values()) v.socket.resume();
+      });
+      if (this.agentInFlight > RELAY_HIGH_WATER) viewer.socket.pause();
+      return;
+    }
+    try {
+      const message = decodeConsoleClientMessage(data.toString('utf8'));
+      if (message.type === 'resize' && viewer.role !== 'observer') this.resize(message.cols, message.rows);
+    } catch (error) {
+      this.leave(viewer.participantId, `invalid message: ${(error as Error).message}`, 4400);
+    }
+  }
+
+  private forward(viewer: Viewer, frame: Buffer): void {
+    if (viewer.socket.readyState !== viewer.socket.OPEN) return;
+    viewer.inFlight += frame.length;
+    if (viewer.inFlight > RELAY_HIGH_WATER && viewer.blockedSince === null) viewer.blockedSince = Date.now();
+    viewer.socket.send(frame, () => {
+      viewer.inFlight -= frame.length;
+      if (viewer.inFlight <= RELAY_HIGH_WATER) viewer.blockedSince = null;
+      if (viewer.inFlight <= RELAY_LOW_WATER) this.updateAgentFlow();
+    });
+  }
+
+  /** Reads the agent's link only while every console (or the early buffer) has room. */
+  private updateAgentFlow(): void {
+    const full = this.viewers.size
+      ? [...this.viewers.values()].some((v) => v.inFlight > (this.agentPaused ? RELAY_LOW_WATER : RELAY_HIGH_WATER))
+      : this.earlyBytes > RELAY_HIGH_WATER;
+    if (full && !this.agentPaused) {
+      this.agentPaused = true;
+      this.link.pause();
+    } else if (!full && this.agentPaused) {
+      this.agentPaused = false;
+      this.link.resume();
+    }
+  }
+
+  private participantOf(viewer: Viewer): Participant {
+    return { participantId: viewer.participantId, userId: viewer.userId, name: viewer.name, role: viewer.role };
+  }
+
+  private toAgent(message: Outbound<LinkServerMessage>): void {
+    if (this.link.readyState === this.link.OPEN) this.link.send(encodeStreamMessage(message));
+  }
+
+  private toViewer(viewer: Viewer, message: Outbound<ConsoleServerMessage>): void {
+    if (viewer.socket.readyState === viewer.socket.OPEN) viewer.socket.send(encodeStreamMessage(message));
+  }
+
+  private broadcast(message: Outbound<ConsoleServerMessage>, except?: string): void {
+    for (const viewer of this.viewers.values()) if (viewer.participantId !== except) this.toViewer(viewer, message);
+  }
+}
