@@ -11,6 +11,7 @@ import { healthRoutes } from './health/health-routes.ts';
 import { installerRoutes } from './installers/installer-routes.ts';
 import { machineRoutes } from './machines/machine-routes.ts';
 import { meRoutes } from './me/me-routes.ts';
+import { recordingRoutes } from './recordings/recording-routes.ts';
 import { reportRoutes } from './reports/report-routes.ts';
 import { roleRoutes } from './roles/role-routes.ts';
 import { sessionRoutes } from './sessions/session-routes.ts';
@@ -37,6 +38,7 @@ export const ROUTES: ReadonlyArray<(ctx: AppContext) => FastifyPluginAsyncTypebo
   machineRoutes,
   assignmentRoutes,
   sessionRoutes,
+  recordingRoutes,
   reportRoutes,
   auditRoutes,
 ];

@@ -6,6 +6,7 @@ export const PERMISSIONS = [
   'sessions.view_only',
   'sessions.files',
   'sessions.approve',
+  'recordings.view',
   'assignments.manage',
   'credentials.manage',
   'credentials.reveal',

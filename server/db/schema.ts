@@ -427,3 +427,49 @@ export const sessionParticipants = pgTable(
   },
   (t) => [index('session_participants_session_idx').on(t.sessionId)],
 );
+
+/**
+ * Session recordings (asciicast v2), kept in the database so every replica can serve them and nothing lives on one
+ * server's disk. The index row outlives the machine and user (their names are copied), so an audit years later still
+ * reads; site and client ids are kept to authorize playback. The cast itself is a series of gzip members
+ * (recording_chunks), whose concatenation is one valid .cast.gz.
+ */
+export const recordings = pgTable(
+  'recordings',
+  {
+    /** The session's id. */
+    id: uuid('id').primaryKey(),
+    machineId: uuid('machine_id').notNull(),
+    hostname: text('hostname'),
+    siteId: uuid('site_id').notNull(),
+    clientId: uuid('client_id').notNull(),
+    userId: uuid('user_id'),
+    userName: text('user_name'),
+    startedAt: at('started_at').notNull(),
+    endedAt: at('ended_at'),
+    cols: integer('cols').notNull(),
+    rows: integer('rows').notNull(),
+    /** Keystrokes are recorded too (site policy), not only output. */
+    inputRecorded: boolean('input_recorded').notNull().default(false),
+    /** Size of the uncompressed cast, and of what is stored. */
+    bytes: bigint('bytes', { mode: 'number' }).notNull().default(0),
+    storedBytes: bigint('stored_bytes', { mode: 'number' }).notNull().default(0),
+    chunks: integer('chunks').notNull().default(0),
+    /** Everyone who attached: [{userId, name, role, joinedAt}]. */
+    participants: jsonb('participants').$type<{ userId: string; name: string; role: string; joinedAt: string }[]>().notNull().default([]),
+  },
+  (t) => [index('recordings_machine_idx').on(t.machineId, t.startedAt), index('recordings_user_idx').on(t.userId)],
+);
+
+export const recordingChunks = pgTable(
+  'recording_chunks',
+  {
+    recordingId: uuid('recording_id')
+      .notNull()
+      .references(() => recordings.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    /** One gzip member of the cast. */
+    data: bytea('data').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.recordingId, t.seq] })],
+);

@@ -5,6 +5,7 @@ import { fromBase64, NONCE_BYTES, newNonce, SIGNATURE_BYTES, toBase64, verifySig
 import { decodeLinkAgentMessage, encodeStreamMessage, linkTranscript } from '../../protocol/session-stream.ts';
 import { AGENT_SESSION_PATH, MAX_FRAME_BYTES } from '../../protocol/version.ts';
 import type { AppContext } from '../context.ts';
+import { SessionRecorder } from '../recordings/session-recorder.ts';
 import { SessionRelay } from '../sessions/session-relay.ts';
 import { linkTargetOf, markActive } from '../sessions/session-store.ts';
 
@@ -55,11 +56,29 @@ export function createSessionLinkGateway(ctx: AppContext) {
       if (!(await markActive(ctx.db, message.sessionId))) throw new LinkRefused('the session is no longer starting');
       clearTimeout(timer);
       ws.send(encodeStreamMessage({ type: 'attached', signature: toBase64(ctx.identity.sign(linkTranscript('server', message.sessionId, serverNonce, agentNonce))) }));
+      const recorder = new SessionRecorder(
+        ctx.db,
+        ctx.log,
+        {
+          sessionId: message.sessionId,
+          machineId: target.machineId,
+          hostname: target.hostname,
+          siteId: target.siteId,
+          clientId: target.clientId,
+          userId: target.userId,
+          userName: target.userName,
+          cols: target.cols,
+          rows: target.rows,
+          recordInput: false,
+        },
+        (reason) => ctx.sessions.get(message.sessionId)?.end(reason),
+      );
       const relay = new SessionRelay(
         message.sessionId,
         { machineId: target.machineId, siteId: target.siteId, clientId: target.clientId },
         { userId: target.userId, tokenId: target.ownerTokenId },
         ws,
+        recorder,
         ctx.sessions,
       );
       ctx.sessions.add(relay);

@@ -150,6 +150,7 @@ export class LiveSessions {
   /** Writes a relay's end (status, reason, audit); the relay is forgotten here. */
   ended(relay: SessionRelay, outcome: { reason: string; exitCode: number | null }): void {
     this.relays.delete(relay.sessionId);
+    this.track(relay.recorder.close());
     this.track(
       markEnded(this.db, relay.sessionId, { status: 'ended', reason: outcome.reason, exitCode: outcome.exitCode }).then((changed) => {
         if (changed) {

@@ -9,6 +9,7 @@ import {
   StreamTag,
 } from '../../protocol/session-stream.ts';
 import type { Outbound } from '../../protocol/messages.ts';
+import { RECORDER_HIGH_WATER, type SessionRecorder } from '../recordings/session-recorder.ts';
 
 /** Bytes queued towards one peer above which the relay stops reading the other side, and below which it resumes. */
 export const RELAY_HIGH_WATER = 1024 * 1024;
@@ -45,8 +46,8 @@ export interface RelayEvents {
  * they are (same framing on both sockets: no copy, no re-encoding).
  *
  * Backpressure: each receiving socket has an in-flight account (bytes handed to `send` whose callback has not run).
- * When any console is over the high-water mark, or nobody is attached and the early output buffer is full, the relay
- * stops reading the agent's link; TCP then fills up to the agent, which pauses the pty. Memory per session is
+ * When any console is over the high-water mark, or nobody is attached and the early output buffer is full, or the
+ * recording is behind (server/recordings), the relay stops reading the agent's link; TCP then fills up to the agent, which pauses the pty. Memory per session is
  * bounded by the marks, whatever the shell writes and however slowly a viewer reads.
  */
 export class SessionRelay {
@@ -67,8 +68,10 @@ export class SessionRelay {
     readonly machine: { machineId: string; siteId: string; clientId: string },
     readonly owner: { userId: string; tokenId: string },
     private readonly link: WebSocket,
+    readonly recorder: SessionRecorder,
     private readonly events: RelayEvents,
   ) {
+    recorder.onStored = () => this.updateAgentFlow();
     link.on('message', (data: Buffer, isBinary) => this.fromAgent(data, isBinary));
     link.on('close', (code, reason) => this.finish(this.exit ? `the shell exited (${this.exit.signal ? `signal ${this.exit.signal}` : `code ${this.exit.exitCode}`})` : `the agent's link closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     link.on('error', () => undefined);
@@ -93,6 +96,7 @@ export class SessionRelay {
     }
     this.viewers.set(viewer.participantId, viewer);
     this.unattendedSince = null;
+    this.recorder.joined({ userId: viewer.userId, name: viewer.name, role: viewer.role });
     viewer.socket.on('message', (data: Buffer, isBinary) => this.fromViewer(viewer, data, isBinary));
     viewer.socket.on('close', () => this.leave(viewer.participantId, 'disconnected'));
     viewer.socket.on('error', () => undefined);
@@ -125,6 +129,7 @@ export class SessionRelay {
   }
 
   resize(cols: number, rows: number): void {
+    this.recorder.resize(cols, rows);
     this.toAgent({ type: 'resize', cols, rows });
   }
 
@@ -159,6 +164,7 @@ export class SessionRelay {
     if (this.finished) return;
     if (isBinary) {
       if (data[0] !== StreamTag.terminal) return;
+      this.recorder.output(data.subarray(1));
       if (!this.viewers.size) {
         this.early.push(data);
         this.earlyBytes += data.length;
@@ -184,6 +190,7 @@ export class SessionRelay {
         if (viewer.droppedInputs++ === 0) this.events.inputDropped(this, viewer);
         return;
       }
+      this.recorder.input(data.subarray(1));
       this.agentInFlight += data.length;
       this.link.send(data, () => {
         this.agentInFlight -= data.length;
@@ -213,9 +220,9 @@ export class SessionRelay {
 
   /** Reads the agent's link only while every console (or the early buffer) has room. */
   private updateAgentFlow(): void {
-    const full = this.viewers.size
-      ? [...this.viewers.values()].some((v) => v.inFlight > (this.agentPaused ? RELAY_LOW_WATER : RELAY_HIGH_WATER))
-      : this.earlyBytes > RELAY_HIGH_WATER;
+    const mark = this.agentPaused ? RELAY_LOW_WATER : RELAY_HIGH_WATER;
+    const consolesFull = this.viewers.size ? [...this.viewers.values()].some((v) => v.inFlight > mark) : this.earlyBytes > mark;
+    const full = !this.finished && (consolesFull || this.recorder.backlog > (this.agentPaused ? RECORDER_HIGH_WATER / 4 : RECORDER_HIGH_WATER));
     if (full && !this.agentPaused) {
       this.agentPaused = true;
       this.link.pause();

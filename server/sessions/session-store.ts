@@ -169,10 +169,23 @@ export async function listParticipants(q: Queryable, sessionId: string) {
 /** What a session link needs: the session's state and owner, and the machine's agent key to check the link's proof. */
 export async function linkTargetOf(q: Queryable, sessionId: string) {
   const [row] = await q
-    .select({ status: sessions.status, machineId: sessions.machineId, siteId: machines.siteId, clientId: sites.clientId, userId: sessions.userId, ownerTokenId: sessions.ownerTokenId, agentPublicKey: machines.agentPublicKey })
+    .select({
+      status: sessions.status,
+      machineId: sessions.machineId,
+      hostname: machines.hostname,
+      siteId: machines.siteId,
+      clientId: sites.clientId,
+      userId: sessions.userId,
+      userName: users.name,
+      ownerTokenId: sessions.ownerTokenId,
+      cols: sessions.cols,
+      rows: sessions.rows,
+      agentPublicKey: machines.agentPublicKey,
+    })
     .from(sessions)
     .innerJoin(machines, eq(machines.id, sessions.machineId))
     .innerJoin(sites, eq(sites.id, machines.siteId))
+    .leftJoin(users, eq(users.id, sessions.userId))
     .where(eq(sessions.id, sessionId));
   return row ?? null;
 }
