@@ -14,6 +14,7 @@ import { meRoutes } from './me/me-routes.ts';
 import { recordingRoutes } from './recordings/recording-routes.ts';
 import { reportRoutes } from './reports/report-routes.ts';
 import { roleRoutes } from './roles/role-routes.ts';
+import { sessionPolicyRoutes } from './sessions/session-policy-routes.ts';
 import { sessionRoutes } from './sessions/session-routes.ts';
 import { setupRoutes } from './setup/setup-routes.ts';
 import { tenancyRoutes } from './tenancy/tenancy-routes.ts';
@@ -38,6 +39,7 @@ export const ROUTES: ReadonlyArray<(ctx: AppContext) => FastifyPluginAsyncTypebo
   machineRoutes,
   assignmentRoutes,
   sessionRoutes,
+  sessionPolicyRoutes,
   recordingRoutes,
   reportRoutes,
   auditRoutes,

@@ -100,11 +100,21 @@ async function resolveMachine(target: string): Promise<Machine> {
 async function connect(target: string): Promise<number> {
   const machine = await resolveMachine(target);
   const credentials = loadCredentials();
-  const session = await api<{ id: string; streamPath: string }>(credentials, 'POST', `/api/v1/machines/${machine.id}/sessions`, {
+  const size = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
+  let session = await api<{ id: string; status: string; streamPath: string; decisionReason: string | null }>(credentials, 'POST', `/api/v1/machines/${machine.id}/sessions`, {
     kind: 'terminal',
-    cols: process.stdout.columns || 80,
-    rows: process.stdout.rows || 24,
+    ...size,
   });
+  if (session.status === 'awaiting_approval') {
+    process.stderr.write(`[steward] this server's site requires approval: request ${session.id} is waiting for an approver...\n`);
+    while (session.status === 'awaiting_approval') {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      session = await api(credentials, 'GET', `/api/v1/sessions/${session.id}`);
+    }
+    if (session.status !== 'approved') throw new Error(`the request was ${session.status}${session.decisionReason ? `: ${session.decisionReason}` : ''}`);
+    process.stderr.write('[steward] approved\n');
+    session = await api(credentials, 'POST', `/api/v1/sessions/${session.id}/start`, size);
+  }
   return attach(session.streamPath, false);
 }
 

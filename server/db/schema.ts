@@ -373,7 +373,7 @@ export const outboxMessages = pgTable(
  * Remote sessions. The row is the session's truth for every replica: who opened it on which machine, its state, the
  * replica relaying it (`relayHeartbeatAt` is refreshed by that replica; a stale one means the relay died and the
  * session is swept to `ended`). Status: `starting` → `active` → `ended`, or `failed` when the agent refused or
- * never attached.
+ * never attached; where the site requires approval it begins `awaiting_approval`, then `approved` or `denied`.
  */
 export const sessions = pgTable(
   'sessions',
@@ -400,6 +400,10 @@ export const sessions = pgTable(
     exitCode: integer('exit_code'),
     /** The session's maximum duration, when one applies (approved sessions); the agent enforces it too. */
     endsAt: at('ends_at'),
+    /** Approval (site policy "sessions on servers require approval"): who decided, when, and why. */
+    decidedBy: uuid('decided_by').references(() => users.id, { onDelete: 'set null' }),
+    decidedAt: at('decided_at'),
+    decisionReason: text('decision_reason'),
     /** Asked to end (an admin's kill, revocation): the relaying replica ends it and writes the outcome. */
     endRequestedAt: at('end_requested_at'),
     relayHeartbeatAt: at('relay_heartbeat_at'),
@@ -473,3 +477,24 @@ export const recordingChunks = pgTable(
   },
   (t) => [primaryKey({ columns: [t.recordingId, t.seq] })],
 );
+
+/**
+ * A site's session policy. Missing row = the defaults (sessions start unattended, no approval, shell as the agent's
+ * account, output recorded but not keystrokes).
+ */
+export const siteSessionPolicies = pgTable('site_session_policies', {
+  siteId: uuid('site_id')
+    .primaryKey()
+    .references(() => sites.id, { onDelete: 'cascade' }),
+  /** On desktops: `none`, `notify` the logged-in user, or `require` their consent. */
+  desktopConsent: text('desktop_consent').notNull().default('none'),
+  /** Sessions on servers wait for a user with sessions.approve over the machine. */
+  serverApproval: boolean('server_approval').notNull().default(false),
+  /** How long an approved session may last. */
+  approvalMaxMinutes: integer('approval_max_minutes').notNull().default(60),
+  /** Whose account the shell runs as: `agent` (the service account) or `remote_support`. */
+  runAs: text('run_as').notNull().default('agent'),
+  recordInput: boolean('record_input').notNull().default(false),
+  updatedBy: uuid('updated_by').references(() => users.id, { onDelete: 'set null' }),
+  updatedAt: at('updated_at').notNull().defaultNow(),
+});

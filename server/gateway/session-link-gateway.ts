@@ -6,6 +6,7 @@ import { decodeLinkAgentMessage, encodeStreamMessage, linkTranscript } from '../
 import { AGENT_SESSION_PATH, MAX_FRAME_BYTES } from '../../protocol/version.ts';
 import type { AppContext } from '../context.ts';
 import { SessionRecorder } from '../recordings/session-recorder.ts';
+import { sessionPolicyOf } from '../sessions/session-policy-store.ts';
 import { SessionRelay } from '../sessions/session-relay.ts';
 import { linkTargetOf, markActive } from '../sessions/session-store.ts';
 
@@ -55,6 +56,8 @@ export function createSessionLinkGateway(ctx: AppContext) {
       if (!target.userId || !target.ownerTokenId) throw new LinkRefused('the session has no owner any more');
       if (!(await markActive(ctx.db, message.sessionId))) throw new LinkRefused('the session is no longer starting');
       clearTimeout(timer);
+      const policy = await sessionPolicyOf(ctx.db, target.siteId);
+      // From 'attached' on the agent streams output: the relay must listen before the next event-loop turn.
       ws.send(encodeStreamMessage({ type: 'attached', signature: toBase64(ctx.identity.sign(linkTranscript('server', message.sessionId, serverNonce, agentNonce))) }));
       const recorder = new SessionRecorder(
         ctx.db,
@@ -69,7 +72,7 @@ export function createSessionLinkGateway(ctx: AppContext) {
           userName: target.userName,
           cols: target.cols,
           rows: target.rows,
-          recordInput: false,
+          recordInput: policy.recordInput,
         },
         (reason) => ctx.sessions.get(message.sessionId)?.end(reason),
       );
@@ -82,6 +85,10 @@ export function createSessionLinkGateway(ctx: AppContext) {
         ctx.sessions,
       );
       ctx.sessions.add(relay);
+      if (target.endsAt) {
+        // The agent ends it at the same instant (the grant carries endsAt); this covers an agent that does not.
+        setTimeout(() => relay.end('the approved time is over'), Math.max(0, target.endsAt.getTime() - Date.now())).unref();
+      }
       ctx.audit.enqueue({ actorType: 'agent', actorId: target.machineId, action: 'session.start', outcome: 'success', targetType: 'session', targetId: message.sessionId, address, details: { ownerId: target.userId } });
       // Anyone revoked between the request and now is caught by the re-check that follows every start.
       void ctx.sessions.recheckSoon();

@@ -26,6 +26,9 @@ const view = {
   endReason: sessions.endReason,
   exitCode: sessions.exitCode,
   endsAt: sessions.endsAt,
+  decidedBy: sessions.decidedBy,
+  decidedAt: sessions.decidedAt,
+  decisionReason: sessions.decisionReason,
 };
 
 export type SessionRow = Awaited<ReturnType<typeof findSession>> & {};
@@ -34,10 +37,41 @@ export const LIVE_STATUSES = ['starting', 'active'] as const;
 
 export async function insertSession(
   q: Queryable,
-  row: { machineId: string; userId: string; ownerTokenId: string; runAs: string; files: boolean; cols: number; rows: number; endsAt: Date | null; requestedFrom: string },
+  row: {
+    machineId: string;
+    userId: string;
+    ownerTokenId: string;
+    status?: 'starting' | 'awaiting_approval';
+    runAs: string;
+    files: boolean;
+    cols: number;
+    rows: number;
+    requestedFrom: string;
+    endsAt?: Date | null;
+  },
 ) {
-  const [created] = await q.insert(sessions).values({ ...row, status: 'starting' }).returning({ id: sessions.id, requestedAt: sessions.requestedAt });
+  const [created] = await q.insert(sessions).values({ status: 'starting', ...row }).returning({ id: sessions.id, requestedAt: sessions.requestedAt });
   return created;
+}
+
+/** Records an approver's decision on a request still awaiting one; false when it was decided already. */
+export async function decide(q: Queryable, id: string, decision: { status: 'approved' | 'denied'; decidedBy: string; reason: string | null; endsAt: Date | null }) {
+  const rows = await q
+    .update(sessions)
+    .set({ status: decision.status, decidedBy: decision.decidedBy, decidedAt: sql`now()`, decisionReason: decision.reason, endsAt: decision.endsAt })
+    .where(and(eq(sessions.id, id), eq(sessions.status, 'awaiting_approval')))
+    .returning({ id: sessions.id });
+  return rows.length === 1;
+}
+
+/** `approved` → `starting` for the owner's start, with the sign-in they start it with; false if not approved or expired. */
+export async function markStarting(q: Queryable, id: string, start: { ownerTokenId: string; cols: number; rows: number }): Promise<boolean> {
+  const rows = await q
+    .update(sessions)
+    .set({ status: 'starting', ...start })
+    .where(and(eq(sessions.id, id), eq(sessions.status, 'approved'), sql`${sessions.endsAt} > now()`))
+    .returning({ id: sessions.id });
+  return rows.length === 1;
 }
 
 export async function findSession(q: Queryable, id: string) {
@@ -180,6 +214,7 @@ export async function linkTargetOf(q: Queryable, sessionId: string) {
       ownerTokenId: sessions.ownerTokenId,
       cols: sessions.cols,
       rows: sessions.rows,
+      endsAt: sessions.endsAt,
       agentPublicKey: machines.agentPublicKey,
     })
     .from(sessions)

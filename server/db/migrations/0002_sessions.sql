@@ -53,9 +53,23 @@ CREATE TABLE "sessions" (
 	"end_reason" text,
 	"exit_code" integer,
 	"ends_at" timestamp with time zone,
+	"decided_by" uuid,
+	"decided_at" timestamp with time zone,
+	"decision_reason" text,
 	"end_requested_at" timestamp with time zone,
 	"relay_heartbeat_at" timestamp with time zone,
 	"requested_from" text
+);
+--> statement-breakpoint
+CREATE TABLE "site_session_policies" (
+	"site_id" uuid PRIMARY KEY NOT NULL,
+	"desktop_consent" text DEFAULT 'none' NOT NULL,
+	"server_approval" boolean DEFAULT false NOT NULL,
+	"approval_max_minutes" integer DEFAULT 60 NOT NULL,
+	"run_as" text DEFAULT 'agent' NOT NULL,
+	"record_input" boolean DEFAULT false NOT NULL,
+	"updated_by" uuid,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
 ALTER TABLE "recording_chunks" ADD CONSTRAINT "recording_chunks_recording_id_recordings_id_fk" FOREIGN KEY ("recording_id") REFERENCES "public"."recordings"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
@@ -63,6 +77,9 @@ ALTER TABLE "session_participants" ADD CONSTRAINT "session_participants_session_
 ALTER TABLE "session_participants" ADD CONSTRAINT "session_participants_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "sessions" ADD CONSTRAINT "sessions_machine_id_machines_id_fk" FOREIGN KEY ("machine_id") REFERENCES "public"."machines"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "sessions" ADD CONSTRAINT "sessions_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "sessions" ADD CONSTRAINT "sessions_decided_by_users_id_fk" FOREIGN KEY ("decided_by") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "site_session_policies" ADD CONSTRAINT "site_session_policies_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "public"."sites"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "site_session_policies" ADD CONSTRAINT "site_session_policies_updated_by_users_id_fk" FOREIGN KEY ("updated_by") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "recordings_machine_idx" ON "recordings" USING btree ("machine_id","started_at");--> statement-breakpoint
 CREATE INDEX "recordings_user_idx" ON "recordings" USING btree ("user_id");--> statement-breakpoint
 CREATE INDEX "session_participants_session_idx" ON "session_participants" USING btree ("session_id");--> statement-breakpoint
