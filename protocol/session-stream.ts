@@ -30,6 +30,33 @@ export const Resize = message('resize', Size);
 export const Exit = message('exit', ExitStatus);
 export const End = message('end', { reason: Reason });
 
+/*
+ * File transfer inside a session (the `files` right). Bytes travel as binary frames tagged StreamTag.file with the
+ * transfer id (see encodeFileFrame); the agent canonicalizes every path against its allowed roots and checks the
+ * SHA-256 and size before an upload replaces anything.
+ */
+const TransferId = Type.Integer({ minimum: 1, maximum: 0xffffffff });
+const FilePath = Type.String({ minLength: 1, maxLength: 4096 });
+const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+export const MAX_TRANSFER_BYTES = 1024 * 1024 * 1024;
+export const FileUpload = message('file_upload', { transferId: TransferId, path: FilePath, size: Type.Integer({ minimum: 0, maximum: MAX_TRANSFER_BYTES }), sha256: Sha256 });
+export const FileDownload = message('file_download', { transferId: TransferId, path: FilePath });
+export const FileCancel = message('file_cancel', { transferId: TransferId, reason: Reason });
+export const FileMeta = message('file_meta', { transferId: TransferId, path: FilePath, size: Type.Integer({ minimum: 0 }) });
+export const FileResult = Type.Union([
+  message('file_result', { transferId: TransferId, ok: Type.Literal(true), path: FilePath, size: Type.Integer({ minimum: 0 }), sha256: Sha256 }),
+  message('file_result', { transferId: TransferId, ok: Type.Literal(false), error: Reason }),
+]);
+export const Transfer = message('transfer', {
+  transferId: TransferId,
+  direction: Type.Union([Type.Literal('upload'), Type.Literal('download')]),
+  path: FilePath,
+  bytes: Type.Integer({ minimum: 0 }),
+  total: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  state: Type.Union([Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
+  error: Type.Optional(Reason),
+});
+
 export const Participant = Type.Object(
   {
     participantId: Type.String({ maxLength: 36 }),
@@ -44,14 +71,16 @@ export const Joined = message('joined', { sessionId: Type.String({ maxLength: 36
 export const Participants = message('participants', { participants: Type.Array(Participant, { maxItems: 100 }) });
 export const Ended = message('ended', { reason: Reason, ...ExitStatus });
 
-export type LinkServerMessage = Static<typeof LinkChallenge> | Static<typeof LinkAttached> | Static<typeof Resize> | Static<typeof End>;
-export type LinkAgentMessage = Static<typeof LinkAttach> | Static<typeof Exit>;
-export type ConsoleServerMessage = Static<typeof Joined> | Static<typeof Participants> | Static<typeof Ended>;
+export type FileRequest = Static<typeof FileUpload> | Static<typeof FileDownload> | Static<typeof FileCancel>;
+export type FileReply = Static<typeof FileMeta> | Static<typeof FileResult>;
+export type LinkServerMessage = Static<typeof LinkChallenge> | Static<typeof LinkAttached> | Static<typeof Resize> | Static<typeof End> | FileRequest;
+export type LinkAgentMessage = Static<typeof LinkAttach> | Static<typeof Exit> | FileReply;
+export type ConsoleServerMessage = Static<typeof Joined> | Static<typeof Participants> | Static<typeof Ended> | Static<typeof Transfer>;
 export type ConsoleClientMessage = Static<typeof Resize>;
 
-const linkServer = validatorsByType([LinkChallenge, LinkAttached, Resize, End]);
-const linkAgent = validatorsByType([LinkAttach, Exit]);
-const consoleServer = validatorsByType([Joined, Participants, Ended]);
+const linkServer = validatorsByType([LinkChallenge, LinkAttached, Resize, End, FileUpload, FileDownload, FileCancel]);
+const linkAgent = validatorsByType([LinkAttach, Exit, FileMeta, FileResult]);
+const consoleServer = validatorsByType([Joined, Participants, Ended, Transfer]);
 const consoleClient = validatorsByType([Resize]);
 
 export const decodeLinkServerMessage = (text: string): LinkServerMessage => decodeWith(text, linkServer);
@@ -69,7 +98,26 @@ export function encodeStreamMessage(
 export const StreamTag = {
   /** Terminal bytes: output from the agent, keystrokes to it. */
   terminal: 0x01,
+  /** File bytes: a 4-byte transfer id, then the chunk. */
+  file: 0x02,
 } as const;
+
+/** The largest file chunk in one frame. */
+export const FILE_CHUNK_BYTES = 256 * 1024;
+
+export function encodeFileFrame(transferId: number, chunk: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(5 + chunk.length);
+  frame[0] = StreamTag.file;
+  frame.writeUInt32BE(transferId, 1);
+  frame.set(chunk, 5);
+  return frame;
+}
+
+/** Null for a frame too short to carry a transfer id. */
+export function decodeFileFrame(frame: Buffer): { transferId: number; chunk: Buffer } | null {
+  if (frame.length < 5 || frame[0] !== StreamTag.file) return null;
+  return { transferId: frame.readUInt32BE(1), chunk: frame.subarray(5) };
+}
 
 export function encodeStreamFrame(tag: number, payload: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(1 + payload.length);

@@ -14,6 +14,7 @@ import { meRoutes } from './me/me-routes.ts';
 import { recordingRoutes } from './recordings/recording-routes.ts';
 import { reportRoutes } from './reports/report-routes.ts';
 import { roleRoutes } from './roles/role-routes.ts';
+import { fileTransferRoutes } from './sessions/file-transfer-routes.ts';
 import { sessionPolicyRoutes } from './sessions/session-policy-routes.ts';
 import { sessionRoutes } from './sessions/session-routes.ts';
 import { setupRoutes } from './setup/setup-routes.ts';
@@ -40,6 +41,7 @@ export const ROUTES: ReadonlyArray<(ctx: AppContext) => FastifyPluginAsyncTypebo
   assignmentRoutes,
   sessionRoutes,
   sessionPolicyRoutes,
+  fileTransferRoutes,
   recordingRoutes,
   reportRoutes,
   auditRoutes,

@@ -2,7 +2,9 @@ import { fromBase64, PUBLIC_KEY_BYTES, type KeyPair } from '../../protocol/ident
 import { GrantRefused, verifySessionGrant, type SignedSessionGrant } from '../../protocol/session-grant.ts';
 import type { Logger } from '../log.ts';
 import { loadNodePty } from '../platform/native-modules.ts';
+import { fileRootsForThisPlatform } from '../platform/file-roots.ts';
 import { shellForThisPlatform } from '../platform/shell.ts';
+import { FileRoots } from './file-paths.ts';
 import type { Enrollment } from '../state/agent-state.ts';
 import { attachSessionLink } from './session-link.ts';
 import { TerminalSession } from './terminal-session.ts';
@@ -63,7 +65,10 @@ export class SessionManager {
       pty.kill();
       throw error;
     }
-    const session = new TerminalSession(grant.sessionId, pty, link, this.opts.log, grant.endsAt ? new Date(grant.endsAt) : null);
+    const session = new TerminalSession(grant.sessionId, pty, link, this.opts.log, {
+      endsAt: grant.endsAt ? new Date(grant.endsAt) : null,
+      files: { roots: new FileRoots(fileRootsForThisPlatform()), allowed: grant.files },
+    });
     this.live.set(grant.sessionId, session);
     void session.done.then(() => this.live.delete(grant.sessionId));
     this.opts.log.info({ sessionId: grant.sessionId, userId: grant.userId, shell: launch.file, pid: pty.pid }, 'terminal session started');

@@ -1,6 +1,8 @@
 import type { IPty } from 'node-pty';
-import { decodeLinkServerMessage, encodeStreamFrame, encodeStreamMessage, StreamTag } from '../../protocol/session-stream.ts';
+import { decodeFileFrame, decodeLinkServerMessage, encodeStreamFrame, encodeStreamMessage, StreamTag } from '../../protocol/session-stream.ts';
 import type { Logger } from '../log.ts';
+import type { FileRoots } from './file-paths.ts';
+import { FileTransfers } from './file-transfers.ts';
 import type { AttachedLink } from './session-link.ts';
 
 /** Output bytes in flight to the server above which the terminal is paused, and below which it resumes. */
@@ -24,16 +26,24 @@ export class TerminalSession {
   private readonly link: AttachedLink['socket'];
   readonly done: Promise<void>;
   private resolveDone!: () => void;
+  private readonly transfers: FileTransfers;
+  /** Downloads waiting for the link to drain below the low-water mark. */
+  private roomWaiters: (() => void)[] = [];
 
   constructor(
     readonly sessionId: string,
     private readonly pty: IPty,
     attached: AttachedLink,
     private readonly log: Logger,
-    endsAt: Date | null,
+    opts: { endsAt: Date | null; files: { roots: FileRoots; allowed: boolean } },
   ) {
     const link = attached.socket;
     this.link = link;
+    this.transfers = new FileTransfers(opts.files.roots, opts.files.allowed, {
+      reply: (message) => link.readyState === link.OPEN && link.send(encodeStreamMessage(message)),
+      frame: (frame) => this.sendData(frame),
+    });
+    const endsAt = opts.endsAt;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     pty.onData((data) => this.output(data as unknown as Buffer));
     pty.onExit(({ exitCode, signal }) => this.shellExited(exitCode, signal ?? null));
@@ -49,31 +59,46 @@ export class TerminalSession {
   private output(data: Buffer): void {
     if (this.ended) return;
     if (this.exitTimer) this.exitTimer.refresh();
-    const frame = encodeStreamFrame(StreamTag.terminal, data);
+    void this.sendData(encodeStreamFrame(StreamTag.terminal, data));
+  }
+
+  /**
+   * Every byte to the server goes through this account: over the high-water mark the pty is paused, and the promise
+   * (which file downloads await) resolves once the link is back under the low-water mark.
+   */
+  private sendData(frame: Buffer): Promise<void> {
+    if (this.ended) return Promise.reject(new Error('the session has ended'));
     this.inFlight += frame.length;
     this.link.send(frame, () => {
       this.inFlight -= frame.length;
-      if (this.paused && this.inFlight <= OUTPUT_LOW_WATER && !this.ended) {
+      if (this.inFlight > OUTPUT_LOW_WATER) return;
+      if (this.paused && !this.ended) {
         this.paused = false;
         this.pty.resume();
       }
+      for (const wake of this.roomWaiters.splice(0)) wake();
     });
     if (!this.paused && this.inFlight > OUTPUT_HIGH_WATER) {
       this.paused = true;
       this.pty.pause();
     }
+    if (this.inFlight <= OUTPUT_HIGH_WATER) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
   private fromServer(data: Buffer, isBinary: boolean): void {
     if (this.ended) return;
     if (isBinary) {
       if (data[0] === StreamTag.terminal) this.pty.write(data.subarray(1) as unknown as string);
+      const file = decodeFileFrame(data);
+      if (file) this.transfers.chunk(file.transferId, file.chunk);
       return;
     }
     try {
       const message = decodeLinkServerMessage(data.toString('utf8'));
       if (message.type === 'resize') this.pty.resize(message.cols, message.rows);
       else if (message.type === 'end') this.end(`ended by the server: ${message.reason}`, 1000);
+      else if (message.type === 'file_upload' || message.type === 'file_download' || message.type === 'file_cancel') this.transfers.handle(message);
       else throw new Error(`'${message.type}' is not expected on an attached link`);
     } catch (error) {
       this.end(`invalid message from the server: ${(error as Error).message}`, 4400);
@@ -96,6 +121,8 @@ export class TerminalSession {
   end(reason: string, code = 1000): void {
     if (this.ended) return;
     this.ended = true;
+    this.transfers.closeAll();
+    for (const wake of this.roomWaiters.splice(0)) wake();
     if (this.endTimer) clearTimeout(this.endTimer);
     if (this.exitTimer) clearTimeout(this.exitTimer);
     try {

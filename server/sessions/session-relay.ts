@@ -1,5 +1,6 @@
 import type WebSocket from 'ws';
 import {
+  decodeFileFrame,
   decodeConsoleClientMessage,
   decodeLinkAgentMessage,
   encodeStreamMessage,
@@ -10,6 +11,7 @@ import {
 } from '../../protocol/session-stream.ts';
 import type { Outbound } from '../../protocol/messages.ts';
 import { RECORDER_HIGH_WATER, type SessionRecorder } from '../recordings/session-recorder.ts';
+import { RelayTransfers } from './relay-transfers.ts';
 
 /** Bytes queued towards one peer above which the relay stops reading the other side, and below which it resumes. */
 export const RELAY_HIGH_WATER = 1024 * 1024;
@@ -60,6 +62,11 @@ export class SessionRelay {
   private exit: { exitCode: number | null; signal: number | null } | null = null;
   private finished = false;
   readonly startedAt = Date.now();
+  /** File transfers in this session (uploads and downloads through the REST API). */
+  readonly transfers: RelayTransfers;
+  /** Downloads whose receiver is behind: while any is held, the agent's link is not read. */
+  private readonly heldBy = new Set<number>();
+  private agentRoomWaiters: (() => void)[] = [];
   /** When the last console left (or the session started with none), for the idle timeout. */
   unattendedSince: number | null = Date.now();
 
@@ -72,6 +79,16 @@ export class SessionRelay {
     private readonly events: RelayEvents,
   ) {
     recorder.onStored = () => this.updateAgentFlow();
+    this.transfers = new RelayTransfers({
+      toAgent: (message) => this.toAgent(message),
+      frameToAgent: (frame) => this.frameToAgent(frame),
+      broadcast: (message) => this.broadcast(message),
+      holdAgent: (transferId, hold) => {
+        if (hold) this.heldBy.add(transferId);
+        else this.heldBy.delete(transferId);
+        this.updateAgentFlow();
+      },
+    });
     link.on('message', (data: Buffer, isBinary) => this.fromAgent(data, isBinary));
     link.on('close', (code, reason) => this.finish(this.exit ? `the shell exited (${this.exit.signal ? `signal ${this.exit.signal}` : `code ${this.exit.exitCode}`})` : `the agent's link closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     link.on('error', () => undefined);
@@ -150,6 +167,8 @@ export class SessionRelay {
   private finish(reason: string): void {
     if (this.finished) return;
     this.finished = true;
+    this.transfers.closeAll(reason);
+    for (const wake of this.agentRoomWaiters.splice(0)) wake();
     const ended: Outbound<ConsoleServerMessage> = { type: 'ended', reason: reason.slice(0, 500), exitCode: this.exit?.exitCode ?? null, signal: this.exit?.signal ?? null };
     for (const viewer of this.viewers.values()) {
       this.toViewer(viewer, ended);
@@ -163,6 +182,8 @@ export class SessionRelay {
   private fromAgent(data: Buffer, isBinary: boolean): void {
     if (this.finished) return;
     if (isBinary) {
+      const file = decodeFileFrame(data);
+      if (file) return this.transfers.onAgentFrame(file.transferId, file.chunk);
       if (data[0] !== StreamTag.terminal) return;
       this.recorder.output(data.subarray(1));
       if (!this.viewers.size) {
@@ -175,6 +196,7 @@ export class SessionRelay {
     try {
       const message = decodeLinkAgentMessage(data.toString('utf8'));
       if (message.type === 'exit') this.exit = { exitCode: message.exitCode, signal: message.signal };
+      else if (message.type === 'file_meta' || message.type === 'file_result') this.transfers.onAgentMessage(message);
       else throw new Error(`'${message.type}' is not expected on an attached link`);
     } catch (error) {
       this.end(`the agent sent an invalid message: ${(error as Error).message}`);
@@ -191,12 +213,7 @@ export class SessionRelay {
         return;
       }
       this.recorder.input(data.subarray(1));
-      this.agentInFlight += data.length;
-      this.link.send(data, () => {
-        this.agentInFlight -= data.length;
-        if (this.agentInFlight <= RELAY_LOW_WATER) for (const v of this.viewers.values()) v.socket.resume();
-      });
-      if (this.agentInFlight > RELAY_HIGH_WATER) viewer.socket.pause();
+      if (this.sendToAgent(data)) viewer.socket.pause();
       return;
     }
     try {
@@ -218,11 +235,30 @@ export class SessionRelay {
     });
   }
 
+  /** Sends bytes to the agent; true when its link is over the high-water mark (the sender should wait). */
+  private sendToAgent(frame: Buffer): boolean {
+    this.agentInFlight += frame.length;
+    this.link.send(frame, () => {
+      this.agentInFlight -= frame.length;
+      if (this.agentInFlight > RELAY_LOW_WATER) return;
+      for (const v of this.viewers.values()) v.socket.resume();
+      for (const wake of this.agentRoomWaiters.splice(0)) wake();
+    });
+    return this.agentInFlight > RELAY_HIGH_WATER;
+  }
+
+  private frameToAgent(frame: Buffer): Promise<void> {
+    if (this.finished) return Promise.reject(new Error('the session has ended'));
+    if (!this.sendToAgent(frame)) return Promise.resolve();
+    return new Promise((resolve) => this.agentRoomWaiters.push(resolve));
+  }
+
   /** Reads the agent's link only while every console (or the early buffer) has room. */
   private updateAgentFlow(): void {
     const mark = this.agentPaused ? RELAY_LOW_WATER : RELAY_HIGH_WATER;
     const consolesFull = this.viewers.size ? [...this.viewers.values()].some((v) => v.inFlight > mark) : this.earlyBytes > mark;
-    const full = !this.finished && (consolesFull || this.recorder.backlog > (this.agentPaused ? RECORDER_HIGH_WATER / 4 : RECORDER_HIGH_WATER));
+    const recorderFull = this.recorder.backlog > (this.agentPaused ? RECORDER_HIGH_WATER / 4 : RECORDER_HIGH_WATER);
+    const full = !this.finished && (consolesFull || recorderFull || this.heldBy.size > 0);
     if (full && !this.agentPaused) {
       this.agentPaused = true;
       this.link.pause();

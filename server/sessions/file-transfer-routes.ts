@@ -1,0 +1,63 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { AppContext } from '../context.ts';
+import { Invalid } from '../errors.ts';
+import { requireActor } from '../http/authenticate.ts';
+import { ErrorBody, IdParams } from '../http/schemas.ts';
+import { downloadFile, UPLOAD_LIMIT_BYTES, uploadFile } from './file-transfer-service.ts';
+
+const PathQuery = Type.Object({ path: Type.String({ minLength: 1, maxLength: 4096, description: 'absolute path on the machine' }) }, { additionalProperties: false });
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 410: ErrorBody, 413: ErrorBody, 422: ErrorBody };
+
+/** Upload to and download from the machine of a live session (the `files` right). */
+export const fileTransferRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    // The body is streamed to the agent as it arrives, never buffered whole.
+    app.addContentTypeParser('application/octet-stream', { bodyLimit: UPLOAD_LIMIT_BYTES }, (_request, payload, done) => done(null, payload));
+    app.put(
+      '/api/v1/sessions/:id/files',
+      {
+        bodyLimit: UPLOAD_LIMIT_BYTES,
+        schema: {
+          summary: 'Upload a file to the machine (application/octet-stream; Content-Length and X-Content-SHA256 required)',
+          tags: ['sessions'],
+          params: IdParams,
+          querystring: PathQuery,
+          headers: Type.Object({ 'x-content-sha256': Type.String({ pattern: '^[0-9a-fA-F]{64}$' }), 'content-length': Type.String({ pattern: '^[0-9]+$' }) }),
+          response: { 201: Type.Object({ path: Type.String(), size: Type.Integer(), sha256: Type.String() }), ...errors },
+        },
+      },
+      async (request, reply) => {
+        if (request.headers['content-type'] !== 'application/octet-stream') throw new Invalid('the body must be application/octet-stream');
+        const stored = await uploadFile(ctx, requireActor(request), request.params.id, {
+          path: request.query.path,
+          size: Number(request.headers['content-length']),
+          sha256: String(request.headers['x-content-sha256']).toLowerCase(),
+          body: request.body as AsyncIterable<Buffer>,
+        });
+        return reply.status(201).send(stored);
+      },
+    );
+    app.get(
+      '/api/v1/sessions/:id/files',
+      {
+        schema: {
+          summary: 'Download a file from the machine (streamed; X-File-Size is the size when the agent opened it; the stream fails if the SHA-256 does not match)',
+          tags: ['sessions'],
+          params: IdParams,
+          querystring: PathQuery,
+          response: { 200: Type.Any({ description: 'the file' }), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const file = await downloadFile(ctx, requireActor(request), request.params.id, request.query.path);
+        const name = file.path.split(/[\\/]/).pop() ?? 'download';
+        return reply
+          .header('content-type', 'application/octet-stream')
+          .header('x-file-size', String(file.size))
+          .header('content-disposition', `attachment; filename="${name.replace(/["\\\r\n]/g, '_')}"`)
+          .send(file.stream);
+      },
+    );
+  };
