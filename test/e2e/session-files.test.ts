@@ -49,7 +49,7 @@ describe.each(backends())('session file transfer on %s', (backend) => {
     fetch(`${server.url}/api/v1/sessions/${sessionId}/files?path=${encodeURIComponent(target)}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'x-content-sha256': sha },
-      body: data,
+      body: new Uint8Array(data),
     });
   const download = (token: string, sessionId: string, target: string) =>
     fetch(`${server.url}/api/v1/sessions/${sessionId}/files?path=${encodeURIComponent(target)}`, { headers: { authorization: `Bearer ${token}` } });
