@@ -46,8 +46,8 @@ export class TooManyRequests extends DomainError {
   }
 }
 export class Unavailable extends DomainError {
-  constructor(message: string) {
-    super(503, 'unavailable', message);
+  constructor(message: string, code = 'unavailable') {
+    super(503, code, message);
   }
 }
 

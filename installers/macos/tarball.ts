@@ -6,6 +6,9 @@ import { writeTarGz } from '../build/archive.ts';
 import { STEWARD_VERSION } from '../../protocol/version.ts';
 import { copyArtifact, normaliseModes, type BuiltArtifact } from '../linux/payload.ts';
 import { launchDaemonPlist, PLIST_FILE_NAME } from './launch-daemon.ts';
+import { macTarballBaseName, type MacArch } from './tarball-name.ts';
+
+export { macTarballBaseName, type MacArch } from './tarball-name.ts';
 
 /**
  * Builds steward-agent-<version>-darwin-<arch>.tar.gz from the macOS single executable built by installers/build:
@@ -15,18 +18,12 @@ import { launchDaemonPlist, PLIST_FILE_NAME } from './launch-daemon.ts';
  */
 export const MACOS_DIR = path.dirname(fileURLToPath(import.meta.url));
 
-export type MacArch = 'x64' | 'arm64';
-
 export interface MacTarballOptions {
   /** dist/agent/darwin-<arch>: steward-agent plus node_modules/node-pty. */
   artifactDir: string;
   outDir: string;
   arch: MacArch;
   version?: string;
-}
-
-export function macTarballBaseName(arch: MacArch, version: string = STEWARD_VERSION): string {
-  return `steward-agent-${version}-darwin-${arch}`;
 }
 
 function assertMacArtifact(artifactDir: string, arch: MacArch): void {

@@ -1,15 +1,18 @@
 import { formatEnrollmentToken, hashEnrollmentSecret, parseEnrollmentToken } from '../../protocol/enrollment-token.ts';
 import type { Actor } from '../access/actor.ts';
 import type { AppContext } from '../context.ts';
-import { sqlState, UNIQUE_VIOLATION } from '../db/open.ts';
+import { sqlState, UNIQUE_VIOLATION, type Tx } from '../db/open.ts';
 import { Conflict, Forbidden, NotFound } from '../errors.ts';
 import { demand } from '../access/demand.ts';
 import { auditOf } from '../audit/audit-event.ts';
 import { findSite } from '../tenancy/tenancy-store.ts';
 import * as store from './enrollment-store.ts';
 
-/** The site, once the caller has been asked for the permission: an unknown id is 404 only to those who may manage some site. */
-async function siteFor(ctx: AppContext, actor: Actor, siteId: string | null) {
+/**
+ * The site, once the caller has been asked for `machines.manage` on it: an unknown id is 404 only to those who may
+ * manage some site. Also the check of installer downloads (server/installers), which mint enrollment tokens too.
+ */
+export async function siteFor(ctx: AppContext, actor: Actor, siteId: string | null) {
   const site = siteId ? await findSite(ctx.db, siteId) : null;
   if (!site) {
     await demand(ctx, actor, 'machines.manage', { type: 'collection', of: 'sites' });
@@ -26,13 +29,18 @@ export async function createEnrollmentToken(
   input: { expiresInHours: number; maxUses: number },
 ) {
   await siteFor(ctx, actor, siteId);
+  return ctx.db.transaction((tx) => issueEnrollmentToken(ctx, tx, actor, siteId, input));
+}
+
+/**
+ * Inserts and audits a new token inside the caller's transaction. Callers have already checked `machines.manage`
+ * on the site (siteFor); the token text is returned once and only its hash is kept.
+ */
+export async function issueEnrollmentToken(ctx: AppContext, tx: Tx, actor: Actor, siteId: string, input: { expiresInHours: number; maxUses: number }) {
   const { token, secretHash } = formatEnrollmentToken(ctx.identity.fingerprint);
   const expiresAt = new Date(Date.now() + input.expiresInHours * 3600_000);
-  const row = await ctx.db.transaction(async (tx) => {
-    const created = await store.insertEnrollmentToken(tx, { siteId, secretHash, expiresAt, maxUses: input.maxUses, createdBy: actor.userId });
-    await ctx.audit.record(tx, auditOf(actor, 'enrollment_token.create', 'enrollment_token', created.id, { siteId, maxUses: input.maxUses, expiresAt }));
-    return created;
-  });
+  const row = await store.insertEnrollmentToken(tx, { siteId, secretHash, expiresAt, maxUses: input.maxUses, createdBy: actor.userId });
+  await ctx.audit.record(tx, auditOf(actor, 'enrollment_token.create', 'enrollment_token', row.id, { siteId, maxUses: input.maxUses, expiresAt }));
   return { id: row.id, siteId, token, expiresAt: row.expiresAt, maxUses: row.maxUses, uses: row.uses, createdAt: row.createdAt };
 }
 

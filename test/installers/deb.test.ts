@@ -13,7 +13,7 @@ import { buildTarball, tarballBaseName } from '../../installers/linux/tarball.ts
  * systemd is not PID 1 here: the units are checked with `systemd-analyze verify --root`, and enabling is the
  * offline `systemctl --root enable`.
  */
-const SCRIPTS = ['debian/postinst', 'debian/prerm', 'debian/postrm', 'install.sh', 'uninstall.sh', 'steward-install.sh'];
+const SCRIPTS = ['debian/postinst', 'debian/prerm', 'debian/postrm', 'install.sh', 'uninstall.sh', 'steward-install.sh', 'install-deb.sh'];
 const have = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'steward-linux-pkg-'));

@@ -115,7 +115,10 @@ function requestFor(o: Operation, ids: Ids) {
     .map((seg, i) => {
       const param = /^\{(.+)\}$/.exec(seg)?.[1];
       if (!param) return seg;
-      return encodeURIComponent((param === 'id' ? byPlural[segments[i - 1]] : idByName(param, ids)) ?? randomUUID());
+      // Other parameters (an enum such as an installer's os) take an example from their schema.
+      const schema = o.op.parameters?.find((p: any) => p.in === 'path' && p.name === param)?.schema;
+      const fallback = schema ? String(example(schema, ids, param)) : randomUUID();
+      return encodeURIComponent((param === 'id' ? byPlural[segments[i - 1]] : idByName(param, ids)) ?? fallback);
     })
     .join('/');
   const query = new URLSearchParams();
