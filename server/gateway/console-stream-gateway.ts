@@ -10,7 +10,7 @@ import type { AppContext } from '../context.ts';
 import { DomainError, Forbidden, NotFound, Unauthenticated } from '../errors.ts';
 import { headerValue, originAllowed } from '../http/authenticate.ts';
 import { sessionRole } from '../sessions/session-access.ts';
-import { findSession, insertParticipant } from '../sessions/session-store.ts';
+import { findSession, insertParticipant, markParticipantLeft } from '../sessions/session-store.ts';
 
 const STREAM_PATH = /^\/api\/v1\/sessions\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/stream$/;
 
@@ -30,7 +30,17 @@ export function createConsoleStreamGateway(ctx: AppContext) {
     if (!match) return false;
     const wantsObserver = new URLSearchParams(query ?? '').get('as') === 'observer';
     void admit(request, match[1], wantsObserver).then(
-      (admitted) => wss.handleUpgrade(request, socket, head, (ws) => void join(admitted, ws)),
+      (admitted) =>
+        wss.handleUpgrade(request, socket, head, (ws) => {
+          // The console may type before it has joined (the join writes to the database first): keep what it sends.
+          const early: [Buffer, boolean][] = [];
+          const hold = (data: Buffer, isBinary: boolean) => early.push([data, isBinary]);
+          ws.on('message', hold);
+          void join(admitted, ws, () => {
+            ws.off('message', hold);
+            return early;
+          });
+        }),
       (error: unknown) => refuse(socket, error),
     );
     return true;
@@ -74,10 +84,14 @@ export function createConsoleStreamGateway(ctx: AppContext) {
     return actor;
   }
 
-  async function join(admitted: Awaited<ReturnType<typeof admit>>, ws: import('ws').WebSocket): Promise<void> {
+  async function join(admitted: Awaited<ReturnType<typeof admit>>, ws: import('ws').WebSocket, takeEarly: () => [Buffer, boolean][]): Promise<void> {
     const { actor, relay, role, address, sessionId } = admitted;
     try {
       const participant = await insertParticipant(ctx.db, { sessionId, userId: actor.userId, role, address });
+      if (ws.readyState !== ws.OPEN) {
+        await markParticipantLeft(ctx.db, participant.id, 'disconnected before joining', 0);
+        return;
+      }
       ctx.audit.enqueue({
         actorType: 'user',
         actorId: actor.userId,
@@ -89,6 +103,7 @@ export function createConsoleStreamGateway(ctx: AppContext) {
         details: { machineId: relay.machine.machineId, role, tokenKind: actor.token.kind },
       });
       relay.join({ participantId: participant.id, userId: actor.userId, name: actor.name, role, tokenId: actor.token.id, address, socket: ws, inFlight: 0, blockedSince: null, droppedInputs: 0 });
+      for (const [data, isBinary] of takeEarly()) ws.emit('message', data, isBinary);
     } catch (error) {
       ctx.log.error({ err: error, sessionId }, 'could not join a console to a session');
       ws.close(1011, 'server error');

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AppContext } from '../context.ts';
-import { Invalid } from '../errors.ts';
 import { requireActor } from '../http/authenticate.ts';
 import { ErrorBody, IdParams } from '../http/schemas.ts';
 import { downloadFile, UPLOAD_LIMIT_BYTES, uploadFile } from './file-transfer-service.ts';
@@ -24,17 +23,16 @@ export const fileTransferRoutes =
           tags: ['sessions'],
           params: IdParams,
           querystring: PathQuery,
-          headers: Type.Object({ 'x-content-sha256': Type.String({ pattern: '^[0-9a-fA-F]{64}$' }), 'content-length': Type.String({ pattern: '^[0-9]+$' }) }),
           response: { 201: Type.Object({ path: Type.String(), size: Type.Integer(), sha256: Type.String() }), ...errors },
         },
       },
       async (request, reply) => {
-        if (request.headers['content-type'] !== 'application/octet-stream') throw new Invalid('the body must be application/octet-stream');
         const stored = await uploadFile(ctx, requireActor(request), request.params.id, {
           path: request.query.path,
-          size: Number(request.headers['content-length']),
-          sha256: String(request.headers['x-content-sha256']).toLowerCase(),
-          body: request.body as AsyncIterable<Buffer>,
+          contentType: request.headers['content-type'],
+          contentLength: request.headers['content-length'],
+          sha256: request.headers['x-content-sha256'],
+          body: request.body as AsyncIterable<Buffer> | undefined,
         });
         return reply.status(201).send(stored);
       },

@@ -3,7 +3,7 @@ import type { Actor } from '../access/actor.ts';
 import { demand } from '../access/demand.ts';
 import { auditOf } from '../audit/audit-event.ts';
 import type { AppContext } from '../context.ts';
-import { DomainError, Forbidden, NotFound } from '../errors.ts';
+import { DomainError, Forbidden, Invalid, NotFound } from '../errors.ts';
 import { findSession } from './session-store.ts';
 
 /** The largest upload the server relays. */
@@ -30,11 +30,22 @@ async function transferTarget(ctx: AppContext, actor: Actor, sessionId: string) 
   return { session, relay };
 }
 
-export async function uploadFile(ctx: AppContext, actor: Actor, sessionId: string, input: { path: string; size: number; sha256: string; body: AsyncIterable<Buffer> }) {
+export async function uploadFile(
+  ctx: AppContext,
+  actor: Actor,
+  sessionId: string,
+  input: { path: string; contentType: string | undefined; contentLength: string | undefined; sha256: string | string[] | undefined; body: AsyncIterable<Buffer> | undefined },
+) {
   const { session, relay } = await transferTarget(ctx, actor, sessionId);
-  const details = { machineId: session.machineId, path: input.path, size: input.size, sha256: input.sha256 };
+  // Checked after the authorizer: a caller who may not transfer learns nothing about what a transfer needs.
+  if (input.contentType !== 'application/octet-stream' || !input.body) throw new Invalid('the body must be application/octet-stream');
+  if (!input.contentLength || !/^\d+$/.test(input.contentLength)) throw new Invalid('Content-Length is required (no chunked uploads)');
+  if (typeof input.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(input.sha256)) throw new Invalid('X-Content-SHA256 must be the hex SHA-256 of the body');
+  const size = Number(input.contentLength);
+  const sha256 = input.sha256.toLowerCase();
+  const details = { machineId: session.machineId, path: input.path, size, sha256 };
   try {
-    const stored = await relay.transfers.upload(input.path, input.size, input.sha256, input.body);
+    const stored = await relay.transfers.upload(input.path, size, sha256, input.body);
     await ctx.audit.record(ctx.db, auditOf(actor, 'session.file_upload', 'session', sessionId, { ...details, path: stored.path }));
     return stored;
   } catch (error) {

@@ -59,7 +59,7 @@ export const sessionRoutes =
           tags: ['sessions'],
           params: IdParams,
           body: Type.Object({ kind: Type.Literal('terminal'), ...Size.properties }, { additionalProperties: false }),
-          response: { 201: Session, 202: Session, ...errors, 502: ErrorBody, 503: ErrorBody },
+          response: { 201: Session, 202: Session, ...errors, 501: ErrorBody, 502: ErrorBody, 503: ErrorBody },
         },
       },
       async (request, reply) => {

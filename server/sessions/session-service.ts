@@ -35,6 +35,10 @@ export async function requestSession(ctx: AppContext, actor: Actor, machineId: s
   const resource = machineResource(machine);
   await demand(ctx, actor, 'sessions.join', resource);
   const policy = await sessionPolicyOf(ctx.db, machine.siteId);
+  if (machine.kind !== 'server' && policy.desktopConsent !== 'none') {
+    // Fail closed: the end user was promised a notice (or a say); this version cannot give it yet.
+    throw new DomainError(501, 'consent_unavailable', `the site asks to ${policy.desktopConsent === 'notify' ? 'notify' : 'ask'} the logged-in user before a session on a desktop, which this version cannot do yet; sessions on this desktop stay closed until the site's policy is set to 'none'`);
+  }
   const needsApproval = policy.serverApproval && machine.kind === 'server';
   if (!needsApproval && !machine.online) throw new Unavailable('the machine is offline', 'machine_offline');
   const files = authorize(actor, 'sessions.files', resource).allowed;
