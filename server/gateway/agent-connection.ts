@@ -106,8 +106,8 @@ export class AgentConnection {
   private receive(data: Buffer, isBinary: boolean): void {
     this.lastHeard = Date.now();
     if (isBinary) {
-      // Binary frames carry session streams; no channel is open on this connection yet.
-      this.close(CloseCode.invalidMessage, 'binary frame on a connection with no open channel');
+      // Session bytes travel on each session's own link (protocol/session-stream.ts), never on the control socket.
+      this.close(CloseCode.invalidMessage, 'binary frame on the control connection');
       return;
     }
     let message: AgentMessage;

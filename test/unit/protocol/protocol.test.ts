@@ -3,7 +3,7 @@ import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
 import { Backoff } from '../../../agent/connection/backoff.ts';
 import { formatEnrollmentToken, hashEnrollmentSecret, parseEnrollmentToken } from '../../../protocol/enrollment-token.ts';
-import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES } from '../../../protocol/frame.ts';
+import { decodeFileFrame, encodeFileFrame, encodeStreamFrame, StreamTag } from '../../../protocol/session-stream.ts';
 import {
   generateKeyPair,
   handshakeTranscript,
@@ -19,34 +19,25 @@ import { sampleInventory } from '../../helpers/raw-agent.ts';
 const b64 = (n: number) => randomBytes(n).toString('base64');
 const uuid = '0b6f5a4e-3c2d-4e1f-9a8b-7c6d5e4f3a2b';
 
-describe('binary frames', () => {
-  it('round-trips channel and payload', () => {
-    const payload = new Uint8Array([1, 2, 3, 250]);
-    const frame = encodeFrame(0xdeadbeef, payload);
-    expect(frame.length).toBe(FRAME_HEADER_BYTES + 4);
-    const decoded = decodeFrame(frame);
-    expect(decoded?.channel).toBe(0xdeadbeef);
-    expect([...(decoded?.payload ?? [])]).toEqual([1, 2, 3, 250]);
-    expect(decodeFrame(encodeFrame(7, new Uint8Array()))).toMatchObject({ channel: 7 });
+describe('session stream frames', () => {
+  it('tags terminal bytes with one byte, identical on the agent link and the console stream', () => {
+    const frame = encodeStreamFrame(StreamTag.terminal, new Uint8Array([1, 2, 250]));
+    expect([...frame]).toEqual([StreamTag.terminal, 1, 2, 250]);
   });
 
-  it('decodes a frame that is a view into a larger buffer', () => {
-    const big = Buffer.concat([Buffer.from('xxxx'), encodeFrame(9, Buffer.from('hi'))]);
-    const decoded = decodeFrame(big.subarray(4));
-    expect(decoded?.channel).toBe(9);
-    expect(Buffer.from(decoded!.payload).toString()).toBe('hi');
+  it('round-trips file chunks with their transfer id, also from a view into a larger buffer', () => {
+    const frame = encodeFileFrame(0xdeadbeef, Buffer.from('chunk'));
+    expect(frame[0]).toBe(StreamTag.file);
+    const big = Buffer.concat([Buffer.from('xxxx'), frame]);
+    const decoded = decodeFileFrame(big.subarray(4));
+    expect(decoded?.transferId).toBe(0xdeadbeef);
+    expect(decoded?.chunk.toString()).toBe('chunk');
+    expect(decodeFileFrame(encodeFileFrame(7, new Uint8Array()))).toMatchObject({ transferId: 7 });
   });
 
-  it('refuses channel 0 on both ends, short frames and other versions', () => {
-    expect(() => encodeFrame(0, new Uint8Array())).toThrow(RangeError);
-    expect(() => encodeFrame(2 ** 32, new Uint8Array())).toThrow(RangeError);
-    expect(() => encodeFrame(1.5, new Uint8Array())).toThrow(RangeError);
-    const zero = Buffer.from([1, 0, 0, 0, 0, 42]);
-    expect(decodeFrame(zero)).toBeNull();
-    expect(decodeFrame(new Uint8Array([1, 0, 0, 1]))).toBeNull();
-    const v2 = encodeFrame(3, new Uint8Array([1]));
-    v2[0] = 2;
-    expect(decodeFrame(v2)).toBeNull();
+  it('refuses short frames and other tags as file chunks', () => {
+    expect(decodeFileFrame(Buffer.from([StreamTag.file, 0, 0, 1]))).toBeNull();
+    expect(decodeFileFrame(encodeStreamFrame(StreamTag.terminal, Buffer.from('12345')))).toBeNull();
   });
 });
 
