@@ -125,6 +125,7 @@ export function actorOf(holder: Holder, grants: Grants, address: string): Actor 
       permissions: holder.tokenPermissions ? toPermissions(holder.tokenPermissions) : null,
       siteIds: holder.tokenSiteIds ? new Set(holder.tokenSiteIds) : null,
       mfaVerified: Boolean(holder.tokenMfaVerifiedAt),
+      mfaVerifiedAt: holder.tokenMfaVerifiedAt,
     },
     mfa: { enabled: Boolean(holder.mfaEnabledAt), required: mfaRequired(holder) },
     grants,

@@ -35,6 +35,8 @@ export interface UserActor {
     siteIds: ReadonlySet<string> | null;
     /** The token was issued after a second factor. */
     mfaVerified: boolean;
+    /** When that second factor was given (sessions want it fresh). */
+    mfaVerifiedAt: Date | null;
   };
   mfa: { enabled: boolean; required: boolean };
   grants: Grants;

@@ -60,7 +60,18 @@ export function authorize(actor: Actor | null, action: Action, resource: Resourc
   if (SESSION_PERMISSIONS.has(permission) && !actor.allowRemoteControl) {
     return deny('Allow Remote Control Access is off for this user');
   }
+  if (SESSION_PERMISSIONS.has(permission) && actor.mfa.required && !mfaIsFresh(actor, now)) {
+    return deny(`remote sessions need a second factor given within the last ${FRESH_MFA_HOURS} h; sign in again with a code`);
+  }
   return authorizeScope(actor, permission, resource, now);
+}
+
+/** Where MFA is required, a session needs a second factor this recent (a long-lived API token's is not). */
+export const FRESH_MFA_HOURS = 12;
+
+function mfaIsFresh(actor: Actor, now: Date): boolean {
+  const at = actor.token.mfaVerifiedAt;
+  return at !== null && now.getTime() - at.getTime() <= FRESH_MFA_HOURS * 3600_000;
 }
 
 const SELF_ACTIONS: ReadonlySet<string> = new Set<SelfAction>(['self.view', 'self.mfa', 'self.manage', 'self.tokens']);

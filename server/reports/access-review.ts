@@ -90,7 +90,7 @@ function actorHolding(grant: ReviewGrant, machine: ReviewMachine): Actor {
     role: { id: '', name: grant.roleName, scope: grant.roleScope as RoleScope, permissions: new Set(['machines.view']) },
     allowRemoteControl: grant.allowRemoteControl,
     disabled: false,
-    token: { id: '', kind: 'api', permissions: null, siteIds: null, mfaVerified: true },
+    token: { id: '', kind: 'api', permissions: null, siteIds: null, mfaVerified: true, mfaVerifiedAt: new Date() },
     mfa: { enabled: false, required: false },
     grants,
     address: '',

@@ -7,6 +7,9 @@ import type { Resource } from '../../server/access/authorizer.ts';
  * Builders for in-memory Actor values, for unit tests of the authorizer: no database, every field explicit.
  * A small fixed world (two clients, three sites, three machines) gives the tests readable, stable ids.
  */
+/** The instant the authorizer tests decide at. */
+export const TEST_NOW = new Date('2030-06-01T12:00:00.000Z');
+
 export const WORLD = {
   /** The client the tests act on, with two sites. */
   clientA: '00000000-0000-4000-a000-00000000000a',
@@ -65,7 +68,7 @@ export interface ActorInput {
   allowRemoteControl?: boolean;
   disabled?: boolean;
   /** MFA required by policy, enrolled, and whether this token was issued after a second factor. */
-  mfa?: { required?: boolean; enabled?: boolean; verified?: boolean };
+  mfa?: { required?: boolean; enabled?: boolean; verified?: boolean; verifiedAt?: Date };
   token?: { kind?: TokenKind; permissions?: Permission[] | null; siteIds?: string[] | null };
   grants?: GrantsInput;
 }
@@ -93,6 +96,7 @@ export function actor(input: ActorInput): Actor {
       permissions: input.token?.permissions ? new Set(input.token.permissions) : null,
       siteIds: input.token?.siteIds ? new Set(input.token.siteIds) : null,
       mfaVerified: input.mfa?.verified ?? false,
+      mfaVerifiedAt: input.mfa?.verified ? (input.mfa.verifiedAt ?? new Date(TEST_NOW.getTime() - 3600_000)) : null,
     },
     mfa: { enabled: input.mfa?.enabled ?? false, required: input.mfa?.required ?? false },
     grants: grants(input.grants),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { authorize, type Action, type Resource } from '../../server/access/authorizer.ts';
 import { PERMISSIONS, type AssignmentRight, type Permission } from '../../server/access/permissions.ts';
 import { BUILT_IN_ROLES, type BuiltInRoleId } from '../../server/access/roles.ts';
-import { actor, RESOURCES, WORLD, type ActorInput, type GrantsInput } from '../helpers/actors.ts';
+import { actor, RESOURCES, TEST_NOW, WORLD, type ActorInput, type GrantsInput } from '../helpers/actors.ts';
 
 /**
  * The generated authorization matrix: every built-in role × scope kind × permission × resource type × modifier is put
@@ -10,7 +10,7 @@ import { actor, RESOURCES, WORLD, type ActorInput, type GrantsInput } from '../h
  * the issue text and DOMAIN.md, never by calling the implementation. Failures are collected per role and modifier
  * and reported together, one line per case, so a broken rule shows its whole footprint at once.
  */
-const NOW = new Date('2030-06-01T12:00:00.000Z');
+const NOW = TEST_NOW;
 const LATER = new Date(NOW.getTime() + 3600_000);
 const EARLIER = new Date(NOW.getTime() - 60_000);
 const ALL_RIGHTS: AssignmentRight[] = ['terminal', 'view_only', 'files'];

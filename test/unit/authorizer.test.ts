@@ -4,10 +4,10 @@ import { authorize, type Resource } from '../../server/access/authorizer.ts';
 import { PERMISSIONS, type AssignmentRight } from '../../server/access/permissions.ts';
 import { reachOf } from '../../server/access/reach.ts';
 import { BUILT_IN_ROLES, type BuiltInRoleId } from '../../server/access/roles.ts';
-import { actor, RESOURCES, WORLD, type GrantsInput } from '../helpers/actors.ts';
+import { actor, RESOURCES, TEST_NOW, WORLD, type GrantsInput } from '../helpers/actors.ts';
 
 /** Focused cases of the one authorizer, each with the reason it must give. The generated matrix is next door. */
-const NOW = new Date('2030-06-01T12:00:00.000Z');
+const NOW = TEST_NOW;
 const at = (ms: number) => new Date(NOW.getTime() + ms);
 const decide = (...args: Parameters<typeof authorize>) => authorize(args[0], args[1], args[2], args[3] ?? NOW);
 
@@ -200,6 +200,20 @@ describe('technicians and other users', () => {
     for (const [action, resource] of [['self.manage', RESOURCES.self], ['self.tokens', RESOURCES.self], ['machines.view', RESOURCES.machineA1], ['machines.view', { type: 'collection', of: 'machines' }]] as const) {
       expect(decide(a, action, resource as Resource)).toMatchObject({ allowed: false, reason: expect.stringMatching(/multi-factor/) });
     }
+  });
+});
+
+describe('fresh MFA for remote sessions', () => {
+  it('where MFA is required, sessions need a second factor from the last 12 h; other actions do not', () => {
+    const fresh = actor({ role: 'super_admin', mfa: { required: true, enabled: true, verified: true, verifiedAt: new Date(NOW.getTime() - 11 * 3600_000) } });
+    const stale = actor({ role: 'super_admin', mfa: { required: true, enabled: true, verified: true, verifiedAt: new Date(NOW.getTime() - 13 * 3600_000) } });
+    const notRequired = actor({ role: 'super_admin', mfa: { required: false, enabled: true, verified: true, verifiedAt: new Date(NOW.getTime() - 100 * 3600_000) } });
+    expect(decide(fresh, 'sessions.join', RESOURCES.machineA1).allowed).toBe(true);
+    for (const permission of ['sessions.join', 'sessions.view_only', 'sessions.files'] as const) {
+      expect(decide(stale, permission, RESOURCES.machineA1)).toEqual({ allowed: false, reason: expect.stringMatching(/second factor given within the last 12 h/) });
+    }
+    expect(decide(stale, 'machines.manage', RESOURCES.machineA1).allowed).toBe(true);
+    expect(decide(notRequired, 'sessions.join', RESOURCES.machineA1).allowed).toBe(true);
   });
 });
 
