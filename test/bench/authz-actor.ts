@@ -29,7 +29,7 @@ export function buildActor(n: number): { actor: Actor; resources: Resource[] } {
     role: { id: 'technician', name: role.name, scope: role.scope, permissions: new Set(role.permissions) },
     allowRemoteControl: true,
     disabled: false,
-    token: { id: randomUUID(), kind: 'login', permissions: null, siteIds: null, mfaVerified: true },
+    token: { id: randomUUID(), kind: 'login', permissions: null, siteIds: null, mfaVerified: true, mfaVerifiedAt: new Date() },
     mfa: { enabled: true, required: false },
     grants: { clientIds: new Set(clientIds), sites, assignments },
     address: '127.0.0.1',
