@@ -12,13 +12,15 @@ export interface ShellLaunch {
  * The login shell of the account the agent runs as: on Linux and macOS the shell from the user database, started as
  * a login shell; on Windows PowerShell, which node-pty runs in a ConPTY. The environment is built from scratch, never
  * inherited: the agent's own environment may hold an enrollment token or service settings a technician must not see.
+ * $STEWARD_AGENT_SHELL names another shell (an administrator's choice, or a test that wants a shell without the
+ * host's interactive profile).
  */
 export function shellForThisPlatform(env: NodeJS.ProcessEnv = process.env): ShellLaunch {
   const user = os.userInfo();
   switch (process.platform) {
     case 'linux':
     case 'darwin': {
-      const shell = user.shell && user.shell !== '' ? user.shell : '/bin/sh';
+      const shell = env.STEWARD_AGENT_SHELL || (user.shell && user.shell !== '' ? user.shell : '/bin/sh');
       return {
         file: shell,
         args: ['-l'],
@@ -37,7 +39,7 @@ export function shellForThisPlatform(env: NodeJS.ProcessEnv = process.env): Shel
     case 'win32': {
       const systemRoot = env.SystemRoot ?? 'C:\\Windows';
       return {
-        file: `${systemRoot}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`,
+        file: env.STEWARD_AGENT_SHELL || `${systemRoot}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`,
         args: ['-NoLogo'],
         cwd: user.homedir,
         env: {

@@ -104,6 +104,8 @@ export function createConsoleStreamGateway(ctx: AppContext) {
       });
       relay.join({ participantId: participant.id, userId: actor.userId, name: actor.name, role, tokenId: actor.token.id, address, socket: ws, inFlight: 0, blockedSince: null, droppedInputs: 0 });
       for (const [data, isBinary] of takeEarly()) ws.emit('message', data, isBinary);
+      // The joiner's own limits (an assignment that expires) must be timed from now on, not from the next tick.
+      void ctx.sessions.recheckSoon();
     } catch (error) {
       ctx.log.error({ err: error, sessionId }, 'could not join a console to a session');
       ws.close(1011, 'server error');

@@ -92,7 +92,7 @@ export class LiveSessions {
       const owner = await this.actorFor(relay.owner.tokenId);
       const ownerRole = owner ? sessionRole(owner, { type: 'machine', ...relay.machine }, { isOwner: true, wantsObserver: false }, now) : null;
       if (!ownerRole || ownerRole.role === null || ownerRole.role === 'observer') {
-        relay.end(`the owner's access was revoked: ${ownerRole?.decision.reason ?? 'their sign-in was revoked or the user disabled'}`);
+        relay.end(`the owner's access was revoked: ${ownerRole?.join.reason ?? 'their sign-in was revoked or the user disabled'}`);
         continue;
       }
       nextExpiry = Math.min(nextExpiry, expiryOf(owner as Actor, relay.machine.machineId));

@@ -72,7 +72,10 @@ describe.each(backends())('session file transfer on %s', (backend) => {
     expect(back.headers.get('x-file-size')).toBe(String(data.length));
     expect(Buffer.from(await back.arrayBuffer()).equals(data)).toBe(true);
 
-    const done = await waitFor(async () => term.messages.filter((m) => m.type === 'transfer' && m.state === 'done'), 5000, 'transfer progress');
+    const done = await waitFor(async () => {
+      const finished = term.messages.filter((m) => m.type === 'transfer' && m.state === 'done');
+      return finished.length === 2 ? finished : null;
+    }, 5000, 'transfer progress');
     expect(done.map((m) => (m as { direction: string }).direction).sort()).toEqual(['download', 'upload']);
     expect(term.messages.some((m) => m.type === 'transfer' && m.state === 'running')).toBe(true);
     const audit = await waitFor(async () => {

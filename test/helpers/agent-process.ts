@@ -29,8 +29,14 @@ export function newStateDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'steward-agent-'));
 }
 
+/**
+ * Remote terminals in tests run /bin/sh: the host account's login shell reads its interactive profile, and a profile
+ * that takes a lock (pyenv's rehash) stalls every later shell for a minute once a test kills one mid-start.
+ */
+export const TEST_SHELL = '/bin/sh';
+
 function agentEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, STEWARD_AGENT_INVENTORY_SECONDS: '2', STEWARD_AGENT_LOG_LEVEL: 'debug', ...extra };
+  return { ...process.env, STEWARD_AGENT_INVENTORY_SECONDS: '2', STEWARD_AGENT_LOG_LEVEL: 'debug', STEWARD_AGENT_SHELL: TEST_SHELL, ...extra };
 }
 
 /** Runs `agent enroll` to completion; resolves with exit code and output. */
