@@ -13,6 +13,7 @@ import { compile } from '../../protocol/validate.ts';
 import { STEWARD_VERSION } from '../../protocol/version.ts';
 import { createSiteWithToken, setupAdmin, waitFor, type Api } from '../helpers/api.ts';
 import { enrollAgent, newStateDir, REPO_ROOT, startAgent, type AgentCommand, type AgentProcess } from '../helpers/agent-process.ts';
+import { attachConsole } from '../helpers/console.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { machoSegments, peCertificateTableSize, peResourceNames, seaFuseState } from './executable-formats.ts';
 
@@ -72,11 +73,12 @@ describe('linux-x64 single executable', () => {
   describe('against a real server', () => {
     let server: TestServer;
     let api: Api;
+    let adminToken: string;
     let agent: AgentProcess | undefined;
 
     beforeAll(async () => {
       server = await startTestServer({ backend: 'pglite' });
-      ({ api } = await setupAdmin(server));
+      ({ api, token: adminToken } = await setupAdmin(server));
     });
     afterAll(async () => {
       await agent?.stop();
@@ -95,6 +97,17 @@ describe('linux-x64 single executable', () => {
         return res.body.online && res.body.inventory ? res.body : undefined;
       }, 30_000, 'packaged agent online with inventory');
       expect(machine.inventory).toMatchObject({ agentVersion: STEWARD_VERSION, hostname: os.hostname() });
+    });
+
+    it('opens a terminal session: grant verified, node-pty loaded from beside the executable, keystrokes relayed', async () => {
+      const machineId = (await api.get('/api/v1/machines')).body.machines[0].id as string;
+      const opened = await api.post(`/api/v1/machines/${machineId}/sessions`, { kind: 'terminal', cols: 80, rows: 24 });
+      expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+      const term = await attachConsole(server.url, opened.body.id, { token: adminToken });
+      term.type('echo packaged-$((20+22))\r');
+      await term.waitForOutput('packaged-42');
+      term.type('exit 5\r');
+      expect((await term.waitForMessage('ended')).exitCode).toBe(5);
     });
   });
 
