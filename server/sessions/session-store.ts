@@ -74,14 +74,17 @@ export async function markStarting(q: Queryable, id: string, start: { ownerToken
   return rows.length === 1;
 }
 
-export async function findSession(q: Queryable, id: string) {
-  const [row] = await q
+/** A session with its machine's site and client (what the authorizer needs) and its owner's name. */
+const selectSessions = (q: Queryable) =>
+  q
     .select(view)
     .from(sessions)
     .innerJoin(machines, eq(machines.id, sessions.machineId))
     .innerJoin(sites, eq(sites.id, machines.siteId))
-    .leftJoin(users, eq(users.id, sessions.userId))
-    .where(eq(sessions.id, id));
+    .leftJoin(users, eq(users.id, sessions.userId));
+
+export async function findSession(q: Queryable, id: string) {
+  const [row] = await selectSessions(q).where(eq(sessions.id, id));
   return row ?? null;
 }
 
@@ -91,12 +94,7 @@ export async function listSessions(q: Queryable, filter: { machineId?: string; s
   if (filter.machineId) conditions.push(eq(sessions.machineId, filter.machineId));
   if (filter.status) conditions.push(eq(sessions.status, filter.status));
   if (filter.live) conditions.push(inArray(sessions.status, [...LIVE_STATUSES]));
-  return q
-    .select(view)
-    .from(sessions)
-    .innerJoin(machines, eq(machines.id, sessions.machineId))
-    .innerJoin(sites, eq(sites.id, machines.siteId))
-    .leftJoin(users, eq(users.id, sessions.userId))
+  return selectSessions(q)
     .where(conditions.length ? and(...conditions) : undefined)
     .orderBy(desc(sessions.requestedAt))
     .limit(limit);
