@@ -7,7 +7,7 @@ import { shellForThisPlatform } from '../platform/shell.ts';
 import { FileRoots } from './file-paths.ts';
 import type { Enrollment } from '../state/agent-state.ts';
 import { attachSessionLink } from './session-link.ts';
-import { TerminalSession } from './terminal-session.ts';
+import { OUTPUT_HIGH_WATER, TerminalSession } from './terminal-session.ts';
 import { UsedGrants } from './used-grants.ts';
 
 export interface SessionManagerOptions {
@@ -53,6 +53,15 @@ export class SessionManager {
       env: launch.env,
       encoding: null,
     });
+    // node-pty emits output from the start and drops what no listener takes: keep what the shell writes while the
+    // link is being attached (its first prompt, a banner) for the session, pausing the shell past the high-water mark.
+    const early: Buffer[] = [];
+    let earlyBytes = 0;
+    const buffering = pty.onData((data) => {
+      early.push(data as unknown as Buffer);
+      earlyBytes += (data as unknown as Buffer).length;
+      if (earlyBytes > OUTPUT_HIGH_WATER) pty.pause();
+    });
     let link;
     try {
       link = await attachSessionLink({
@@ -62,10 +71,13 @@ export class SessionManager {
         timeoutMs: this.opts.attachTimeoutMs ?? 10_000,
       });
     } catch (error) {
+      buffering.dispose();
       pty.kill();
       throw error;
     }
+    buffering.dispose();
     const session = new TerminalSession(grant.sessionId, pty, link, this.opts.log, {
+      earlyOutput: early,
       endsAt: grant.endsAt ? new Date(grant.endsAt) : null,
       files: { roots: new FileRoots(fileRootsForThisPlatform()), allowed: grant.files },
     });

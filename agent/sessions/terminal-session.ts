@@ -35,7 +35,7 @@ export class TerminalSession {
     private readonly pty: IPty,
     attached: AttachedLink,
     private readonly log: Logger,
-    opts: { endsAt: Date | null; files: { roots: FileRoots; allowed: boolean } },
+    opts: { endsAt: Date | null; files: { roots: FileRoots; allowed: boolean }; earlyOutput?: Buffer[] },
   ) {
     const link = attached.socket;
     this.link = link;
@@ -46,6 +46,9 @@ export class TerminalSession {
     const endsAt = opts.endsAt;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     pty.onData((data) => this.output(data as unknown as Buffer));
+    // What the shell wrote before the link was attached goes first; the pty may have been paused while it was kept.
+    for (const chunk of opts.earlyOutput ?? []) this.output(chunk);
+    if (!this.paused) pty.resume();
     pty.onExit(({ exitCode, signal }) => this.shellExited(exitCode, signal ?? null));
     attached.onMessage((data, isBinary) => this.fromServer(data, isBinary));
     link.on('close', (code, reason) => this.end(`link closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));

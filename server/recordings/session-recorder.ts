@@ -119,12 +119,14 @@ export class SessionRecorder {
     this.storingBytes += text.length;
     const seq = this.seq++;
     const participants = [...this.participants];
+    // Compression starts now, off the event loop, alongside earlier chunks' stores; only the stores go in order.
     // The bytes stay counted in the backlog until they are stored.
+    const compressed = gzipAsync(text);
+    compressed.catch(() => undefined);
     this.storing = this.storing
       .then(async () => {
         if (this.failed) return;
-        const data = await gzipAsync(text);
-        await appendChunk(this.db, this.meta.sessionId, { seq, data, bytes: text.length }, participants);
+        await appendChunk(this.db, this.meta.sessionId, { seq, data: await compressed, bytes: text.length }, participants);
       })
       .catch((error: unknown) => this.fail(error))
       .finally(() => {
