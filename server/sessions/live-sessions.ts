@@ -139,7 +139,8 @@ export class LiveSessions {
         }
       }
       await touchRelays(this.db, [...this.relays.values()].filter((r) => !r.ended).map((r) => r.sessionId));
-      const lost = await sweepLostRelays(this.db, Math.ceil((this.opts.tickMs * 3) / 1000));
+      // Three missed ticks, and never less than a session may take to start (the agent has 20 s to attach).
+      const lost = await sweepLostRelays(this.db, Math.max(30, Math.ceil((this.opts.tickMs * 3) / 1000)));
       for (const id of lost) this.audit.enqueue({ actorType: 'system', action: 'session.end', outcome: 'success', targetType: 'session', targetId: id, details: { reason: 'the relaying server stopped' } });
       await this.recheckSoon();
     } catch (error) {
