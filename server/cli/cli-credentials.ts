@@ -9,8 +9,9 @@ export interface CliCredentials {
 }
 
 export function credentialsFile(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CONFIG_HOME || (process.platform === 'win32' ? env.APPDATA : null) || path.join(os.homedir(), '.config');
-  return path.join(base as string, 'steward', 'credentials.json');
+  // APPDATA is set on Windows only; elsewhere the XDG location.
+  const base = env.XDG_CONFIG_HOME || env.APPDATA || path.join(os.homedir(), '.config');
+  return path.join(base, 'steward', 'credentials.json');
 }
 
 /** $STEWARD_URL + $STEWARD_TOKEN win (scripts, API tokens); else the file `steward login` wrote. Never argv. */

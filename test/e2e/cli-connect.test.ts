@@ -3,9 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import pty from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enrollAgent, REPO_ROOT, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
-import { ADMIN, createSiteWithToken, setupAdmin, waitFor, type Api } from '../helpers/api.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { REPO_ROOT } from '../helpers/agent-process.ts';
+import { ADMIN, waitFor, type Api } from '../helpers/api.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { startSessionWorld, type SessionWorld } from '../helpers/sessions.ts';
 
 /** The technician CLI run in a real terminal (a pty), against a real server and agent: `steward connect` like ssh. */
 interface Cli {
@@ -34,24 +35,18 @@ function runCli(args: string[], env: Record<string, string>): Cli {
 }
 
 describe('steward CLI', () => {
+  let world: SessionWorld;
   let server: TestServer;
   let admin: Api;
-  let agent: AgentProcess;
   let machineId: string;
   const config = fs.mkdtempSync(path.join(os.tmpdir(), 'steward-cli-'));
 
   beforeAll(async () => {
-    server = await startTestServer({ backend: 'pglite' });
-    ({ api: admin } = await setupAdmin(server));
-    const site = await createSiteWithToken(admin);
-    const enrolled = await enrollAgent(server.url, site.token);
-    machineId = enrolled.machineId;
-    agent = startAgent(enrolled.stateDir);
-    await waitFor(async () => (await admin.get(`/api/v1/machines/${machineId}`)).body.online, 20_000, 'agent online');
+    world = await startSessionWorld('pglite');
+    ({ server, admin, machineId } = world);
   });
   afterAll(async () => {
-    await agent?.stop();
-    await server?.close();
+    await world?.close();
     fs.rmSync(config, { recursive: true, force: true });
   });
 

@@ -7,11 +7,11 @@ import { eq, inArray } from 'drizzle-orm';
 import pty from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, sessions } from '../../server/db/schema.ts';
-import { enrollAgent, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
-import { createSiteWithToken, setupAdmin, waitFor, type Api } from '../helpers/api.ts';
+import { waitFor, type Api } from '../helpers/api.ts';
 import { attachConsole } from '../helpers/console.ts';
 import { backends } from '../helpers/db.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { startSessionWorld, type SessionWorld } from '../helpers/sessions.ts';
 
 /**
  * The product's main path with every part real: a server on a loopback port, an enrolled agent process, a pty with
@@ -30,25 +30,17 @@ function playInPty(file: string): Promise<string> {
 }
 
 describe.each(backends())('terminal session on %s', (backend) => {
+  let world: SessionWorld;
   let server: TestServer;
   let admin: Api;
   let adminToken: string;
-  let agent: AgentProcess;
   let machineId: string;
 
   beforeAll(async () => {
-    server = await startTestServer({ backend });
-    ({ api: admin, token: adminToken } = await setupAdmin(server));
-    const site = await createSiteWithToken(admin);
-    const enrolled = await enrollAgent(server.url, site.token);
-    machineId = enrolled.machineId;
-    agent = startAgent(enrolled.stateDir);
-    await waitFor(async () => (await admin.get(`/api/v1/machines/${machineId}`)).body.online, 20_000, 'agent online');
+    world = await startSessionWorld(backend);
+    ({ server, admin, adminToken, machineId } = world);
   });
-  afterAll(async () => {
-    await agent?.stop();
-    await server?.close();
-  });
+  afterAll(() => world?.close());
 
   it('opens a shell, relays keystrokes and output both ways, resizes, and reports the exit status', async () => {
     const opened = await admin.post(`/api/v1/machines/${machineId}/sessions`, { kind: 'terminal', cols: 80, rows: 24 });
