@@ -49,7 +49,11 @@ export function createConsoleStreamGateway(ctx: AppContext) {
   async function admit(request: IncomingMessage, sessionId: string, wantsObserver: boolean) {
     const address = request.socket.remoteAddress ?? 'unknown';
     const origin = headerValue(request.headers.origin);
-    if (!originAllowed(origin, request.headers.host, ctx.config.publicUrl)) throw new Forbidden('cross-origin WebSocket refused');
+    if (!originAllowed(origin, request.headers.host, ctx.config.publicUrl)) {
+      // Another site tried to ride a browser's sign-in into a shell: worth a trace, whoever the browser belongs to.
+      ctx.audit.enqueue({ actorType: 'anonymous', action: 'session.stream_refused', outcome: 'failure', targetType: 'session', targetId: sessionId, address, details: { reason: 'cross-origin WebSocket', origin: origin?.slice(0, 200) ?? null } });
+      throw new Forbidden('cross-origin WebSocket refused');
+    }
     const actor = await authenticate(request, origin, address);
     const session = await findSession(ctx.db, sessionId);
     if (!session) throw new NotFound('session not found');

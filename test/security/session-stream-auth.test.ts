@@ -65,6 +65,13 @@ describe.each(backends())('console stream authentication and authorization on %s
     expect((await refused(sessionId, { token: tech.token, headers: { origin: 'https://evil.example' } })).status).toBe(403);
     expect(await joinsBy(users.tech.id)).toEqual([]);
     expect(w.server.running.ctx.sessions.get(sessionId)!.participants().map((p) => p.userId)).not.toContain(users.tech.id);
+    // Each attempt leaves a trace in the audit log, naming the foreign origin.
+    const traces = await waitFor(async () => {
+      const rows = await auditRows(w.server, { action: 'session.stream_refused', targetId: sessionId });
+      return rows.length >= 3 ? rows : null;
+    }, 5000, 'cross-origin refusals audited');
+    expect(traces.map((r) => (r.details as { origin: string }).origin)).toEqual(expect.arrayContaining(['https://evil.example', `${originOf(w.server)}.evil.example`]));
+    expect(traces.every((r) => r.outcome === 'failure')).toBe(true);
   });
 
   it('refuses a cookie without an Origin header (not from a browser on our console): 403', async () => {
