@@ -15,8 +15,6 @@ export interface TransferLink {
 }
 
 type Waiting = {
-  direction: 'upload' | 'download';
-  path: string;
   settle(reply: FileReply | { type: 'closed'; reason: string }): void;
   chunk?(data: Buffer): void;
 };
@@ -47,7 +45,7 @@ export class RelayTransfers {
   /** Streams `body` to `path` on the machine; resolves with the agent's confirmation. */
   async upload(path: string, size: number, sha256: string, body: AsyncIterable<Buffer>): Promise<{ path: string; size: number; sha256: string }> {
     const transferId = this.nextId++;
-    const answer = this.expect(transferId, 'upload', path);
+    const answer = this.expect(transferId);
     this.link.toAgent({ type: 'file_upload', transferId, path, size, sha256 });
     const hash = createHash('sha256');
     let sent = 0;
@@ -124,8 +122,6 @@ export class RelayTransfers {
       }
     });
     this.waiting.set(transferId, {
-      direction: 'download',
-      path,
       chunk: (data) => {
         received += data.length;
         hash.update(data);
@@ -186,9 +182,9 @@ export class RelayTransfers {
     waiting.settle({ type: 'closed', reason });
   }
 
-  private expect(transferId: number, direction: 'upload' | 'download', path: string): Promise<FileReply | { type: 'closed'; reason: string }> {
+  private expect(transferId: number): Promise<FileReply | { type: 'closed'; reason: string }> {
     return new Promise((resolve) => {
-      this.waiting.set(transferId, { direction, path, settle: resolve });
+      this.waiting.set(transferId, { settle: resolve });
     });
   }
 
