@@ -9,6 +9,7 @@ import { enroll } from './enroll.ts';
 import { collectInventory } from './inventory/collect.ts';
 import { createAgentLogger } from './log.ts';
 import { SessionManager } from './sessions/session-manager.ts';
+import { consentPrompterForThisPlatform } from './platform/consent.ts';
 import { defaultStateDir } from './platform/state-dir.ts';
 import { loadEnrollment, loadKeyPair } from './state/agent-state.ts';
 
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
       try {
         const enrollment = loadEnrollment(stateDir);
         const keyPair = await loadKeyPair(stateDir);
-        sessions = new SessionManager({ enrollment, keyPair, stateDir, log });
+        sessions = new SessionManager({ enrollment, keyPair, stateDir, log, consent: consentPrompterForThisPlatform() });
         link = new AgentLink(
           { log, collectInventory: inventory, sessions },
           { enrollment, keyPair, inventoryIntervalMs: Number(process.env.STEWARD_AGENT_INVENTORY_SECONDS ?? 300) * 1000 },

@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { InventorySchema } from './inventory.ts';
-import { SignedSessionGrant } from './session-grant.ts';
+import { ConsentOutcome, SignedSessionGrant } from './session-grant.ts';
 
 /**
  * Server → agent commands. Each has a params schema and a result schema; the agent keeps one handler per command in
@@ -24,7 +24,10 @@ export const commands = {
       { grant: SignedSessionGrant, cols: Type.Integer({ minimum: 1, maximum: 1000 }), rows: Type.Integer({ minimum: 1, maximum: 1000 }) },
       { additionalProperties: false },
     ),
-    result: Type.Object({ shell: Type.String({ maxLength: 500 }), pid: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+    result: Type.Object(
+      { shell: Type.String({ maxLength: 500 }), pid: Type.Integer({ minimum: 0 }), consent: ConsentOutcome },
+      { additionalProperties: false },
+    ),
   },
 } as const satisfies Record<string, { params: TSchema; result: TSchema }>;
 
@@ -40,5 +43,7 @@ export const CommandErrorCode = Type.Union([
   Type.Literal('invalid_params'),
   Type.Literal('failed'),
   Type.Literal('refused'),
+  /** The end user denied a session, did not answer, or could not be asked (the message says which). */
+  Type.Literal('consent_refused'),
 ]);
 export type CommandErrorCode = Static<typeof CommandErrorCode>;

@@ -3,6 +3,42 @@ import { fromBase64, SIGNATURE_BYTES, toBase64, verifySignature } from './identi
 import { compile } from './validate.ts';
 
 /**
+ * The end user's part in a session on a desktop: `notify` tells them, `require` asks them and the session starts only
+ * on Allow. `requester` is the name they are shown. `whenNobody` decides a `require` session when nobody is logged
+ * on to ask: `deny` (the default) keeps the desktop closed, `allow` lets unattended maintenance through.
+ */
+export const SessionConsent = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('none'), Type.Literal('notify'), Type.Literal('require')]),
+    requester: Type.String({ minLength: 1, maxLength: 200 }),
+    whenNobody: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+  },
+  { additionalProperties: false },
+);
+export type SessionConsent = Static<typeof SessionConsent>;
+
+/** What happened with the end user before the shell started; refusals come back as a `consent_refused` error. */
+export const ConsentOutcome = Type.Object(
+  {
+    outcome: Type.Union([
+      Type.Literal('not_required'),
+      Type.Literal('notified'),
+      /** Someone was logged on but no notice could be delivered; the session went ahead (notify never blocks). */
+      Type.Literal('not_delivered'),
+      Type.Literal('nobody_logged_on'),
+      Type.Literal('allowed'),
+    ]),
+    /** Who was notified, or who allowed it. */
+    users: Type.Array(Type.String({ maxLength: 200 }), { maxItems: 50 }),
+  },
+  { additionalProperties: false },
+);
+export type ConsentOutcome = Static<typeof ConsentOutcome>;
+
+/** How long the end user has to answer a consent dialog; no answer is a refusal. */
+export const CONSENT_TIMEOUT_MS = 30_000;
+
+/**
  * A session grant: the server's signed statement that one user may open one session on one machine, now. The agent
  * checks it itself before it spawns anything (signature by the server key it pinned at enrollment, its own machine
  * id, the start window, a session id never seen before), so a server that skipped its own authorization check could
@@ -23,6 +59,8 @@ export const SessionGrantBody = Type.Object(
     startBy: Type.String({ format: 'date-time', maxLength: 40 }),
     /** The agent ends the session at this instant (approved sessions have a maximum duration); null = no limit. */
     endsAt: Type.Union([Type.String({ format: 'date-time', maxLength: 40 }), Type.Null()]),
+    /** What the logged-on end user is told or asked before the shell starts (the site's desktop consent policy). */
+    consent: SessionConsent,
   },
   { additionalProperties: false },
 );

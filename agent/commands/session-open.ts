@@ -1,6 +1,7 @@
 import type { CommandParams, CommandResult } from '../../protocol/commands.ts';
 import { GrantRefused } from '../../protocol/session-grant.ts';
 import type { AgentContext } from '../agent-context.ts';
+import { ConsentRefused } from '../sessions/session-consent.ts';
 import { CommandRefused } from './command-refused.ts';
 
 export async function sessionOpen(ctx: AgentContext, params: CommandParams<'session.open'>): Promise<CommandResult<'session.open'>> {
@@ -9,6 +10,7 @@ export async function sessionOpen(ctx: AgentContext, params: CommandParams<'sess
     return await ctx.sessions.open(params);
   } catch (error) {
     if (error instanceof GrantRefused) throw new CommandRefused('refused', error.message);
+    if (error instanceof ConsentRefused) throw new CommandRefused('consent_refused', error.message);
     throw error;
   }
 }

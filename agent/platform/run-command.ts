@@ -13,6 +13,8 @@ export interface RunCommandOptions {
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Aborting kills the child (SIGKILL); it then resolves like a timeout, with code null. */
+  signal?: AbortSignal;
 }
 
 export interface CommandResult {
@@ -39,6 +41,7 @@ export const runCommand: CommandRunner = (file, args, opts = {}) =>
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', abort);
       resolve({ code, stdout, stderr: note ? `${stderr}${stderr && !stderr.endsWith('\n') ? '\n' : ''}${note}` : stderr });
     };
 
@@ -53,6 +56,12 @@ export const runCommand: CommandRunner = (file, args, opts = {}) =>
       note = `timed out after ${timeoutMs} ms: ${file}`;
       child.kill('SIGKILL');
     }, timeoutMs);
+    const abort = () => {
+      note = `aborted: ${file}`;
+      child.kill('SIGKILL');
+    };
+    if (opts.signal?.aborted) abort();
+    else opts.signal?.addEventListener('abort', abort, { once: true });
 
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');

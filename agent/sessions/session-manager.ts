@@ -1,11 +1,14 @@
+import type { CommandResult } from '../../protocol/commands.ts';
 import { fromBase64, PUBLIC_KEY_BYTES, type KeyPair } from '../../protocol/identity.ts';
 import { GrantRefused, verifySessionGrant, type SignedSessionGrant } from '../../protocol/session-grant.ts';
+import type { ConsentPrompter } from '../consent/consent-prompter.ts';
 import type { Logger } from '../log.ts';
 import { loadNodePty } from '../platform/native-modules.ts';
 import { fileRootsForThisPlatform } from '../platform/file-roots.ts';
 import { shellForThisPlatform } from '../platform/shell.ts';
 import { FileRoots } from './file-paths.ts';
 import type { Enrollment } from '../state/agent-state.ts';
+import { obtainConsent } from './session-consent.ts';
 import { attachSessionLink } from './session-link.ts';
 import { OUTPUT_HIGH_WATER, TerminalSession } from './terminal-session.ts';
 import { UsedGrants } from './used-grants.ts';
@@ -15,6 +18,8 @@ export interface SessionManagerOptions {
   keyPair: KeyPair;
   stateDir: string;
   log: Logger;
+  /** Reaches the logged-on end user for the site's consent policy; null where this platform has no way to. */
+  consent: ConsentPrompter | null;
   /** How long the session link may take to attach. */
   attachTimeoutMs?: number;
 }
@@ -38,12 +43,14 @@ export class SessionManager {
     return this.live.size;
   }
 
-  async open(request: { grant: SignedSessionGrant; cols: number; rows: number }): Promise<{ shell: string; pid: number }> {
+  async open(request: { grant: SignedSessionGrant; cols: number; rows: number }): Promise<CommandResult<'session.open'>> {
     const grant = verifySessionGrant(request.grant, { serverPublicKey: this.serverPublicKey, machineId: this.opts.enrollment.machineId, now: new Date() });
     if (grant.runAs !== 'agent') {
       throw new GrantRefused(`run-as '${grant.runAs}' needs the Remote Support account, which this agent does not manage yet`);
     }
     await this.usedGrants.claim(grant);
+    const consent = await obtainConsent(this.opts.consent, grant);
+    if (consent.outcome !== 'not_required') this.opts.log.info({ sessionId: grant.sessionId, consent }, 'session consent');
     const launch = shellForThisPlatform();
     const pty = loadNodePty().spawn(launch.file, launch.args, {
       name: 'xterm-256color',
@@ -84,7 +91,7 @@ export class SessionManager {
     this.live.set(grant.sessionId, session);
     void session.done.then(() => this.live.delete(grant.sessionId));
     this.opts.log.info({ sessionId: grant.sessionId, userId: grant.userId, shell: launch.file, pid: pty.pid }, 'terminal session started');
-    return { shell: launch.file, pid: pty.pid };
+    return { shell: launch.file, pid: pty.pid, consent };
   }
 
   /** Ends every session (agent stopping). */

@@ -391,6 +391,8 @@ export const sessions = pgTable(
     runAs: text('run_as').notNull().default('agent'),
     /** The session may transfer files (the owner held the `files` right when it was granted). */
     files: boolean('files').notNull().default(false),
+    /** The end user's part on a desktop: `not_required`, `notified`, `not_delivered`, `nobody_logged_on`, `allowed`, `refused`. */
+    consentOutcome: text('consent_outcome'),
     cols: integer('cols').notNull(),
     rows: integer('rows').notNull(),
     requestedAt: at('requested_at').notNull().defaultNow(),
@@ -488,6 +490,8 @@ export const siteSessionPolicies = pgTable('site_session_policies', {
     .references(() => sites.id, { onDelete: 'cascade' }),
   /** On desktops: `none`, `notify` the logged-in user, or `require` their consent. */
   desktopConsent: text('desktop_consent').notNull().default('none'),
+  /** When consent is required and nobody is logged on to give it: `deny` (keep the desktop closed) or `allow`. */
+  consentWhenNobody: text('consent_when_nobody').notNull().default('deny'),
   /** Sessions on servers wait for a user with sessions.approve over the machine. */
   serverApproval: boolean('server_approval').notNull().default(false),
   /** How long an approved session may last. */

@@ -93,7 +93,7 @@ export class AgentConnection {
     this.pending.delete(id);
     clearTimeout(pending.timer);
     if (!outcome.ok) {
-      pending.reject(new DomainError(502, 'agent_error', `the agent answered '${pending.name}' with ${outcome.error.code}: ${outcome.error.message}`));
+      pending.reject(new AgentRefusal(pending.name, outcome.error.code, outcome.error.message));
       return;
     }
     try {
@@ -135,5 +135,16 @@ export class AgentConnection {
       this.pending.delete(id);
     }
     for (const listener of this.closeListeners) listener(code);
+  }
+}
+
+/** The agent answered a command with an error: its code and message, kept apart for callers that map them. */
+export class AgentRefusal extends DomainError {
+  constructor(
+    command: string,
+    readonly agentCode: string,
+    readonly agentMessage: string,
+  ) {
+    super(502, 'agent_error', `the agent answered '${command}' with ${agentCode}: ${agentMessage}`);
   }
 }

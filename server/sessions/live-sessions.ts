@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { CONSENT_TIMEOUT_MS } from '../../protocol/session-grant.ts';
 import { findTokenHolderById, loadGrants, actorOf } from '../access/actor-store.ts';
 import type { Actor } from '../access/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -15,6 +16,9 @@ export interface LiveSessionsOptions {
   /** A console that holds the whole session back (unread output over the high-water mark) this long is dropped. */
   stalledViewerMs: number;
 }
+
+/** A starting session is lost only after the end user's answer and the agent's attach could both be over. */
+const STARTING_SECONDS = Math.ceil(CONSENT_TIMEOUT_MS / 1000) + 45;
 
 /** The close code a console gets when its access is revoked mid-session. */
 export const ACCESS_REVOKED = 4403;
@@ -139,8 +143,8 @@ export class LiveSessions {
         }
       }
       await touchRelays(this.db, [...this.relays.values()].filter((r) => !r.ended).map((r) => r.sessionId));
-      // Three missed ticks, and never less than a session may take to start (the agent has 20 s to attach).
-      const lost = await sweepLostRelays(this.db, Math.max(30, Math.ceil((this.opts.tickMs * 3) / 1000)));
+      // Three missed ticks, and never less than a session may take to start (the end user's answer, then the attach).
+      const lost = await sweepLostRelays(this.db, Math.max(30, Math.ceil((this.opts.tickMs * 3) / 1000)), STARTING_SECONDS);
       for (const id of lost) this.audit.enqueue({ actorType: 'system', action: 'session.end', outcome: 'success', targetType: 'session', targetId: id, details: { reason: 'the relaying server stopped' } });
       await this.recheckSoon();
     } catch (error) {

@@ -10,6 +10,10 @@ const Policy = Type.Object(
     desktopConsent: Type.Union([Type.Literal('none'), Type.Literal('notify'), Type.Literal('require')], {
       description: 'desktops: start unattended, notify the logged-in user, or require their consent',
     }),
+    consentWhenNobody: Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
+      description: "with consent required and nobody logged on to give it: 'deny' keeps the desktop closed (default), 'allow' lets the session start",
+      default: 'deny',
+    }),
     serverApproval: Type.Boolean({ description: 'sessions on servers wait for a user with sessions.approve' }),
     approvalMaxMinutes: Type.Integer({ minimum: 5, maximum: 24 * 60, description: 'how long an approved session may last' }),
     runAs: Type.Union([Type.Literal('agent'), Type.Literal('remote_support')], { description: "whose account the shell runs as" }),

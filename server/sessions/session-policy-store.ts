@@ -4,13 +4,14 @@ import { siteSessionPolicies } from '../db/schema.ts';
 
 export interface SessionPolicy {
   desktopConsent: 'none' | 'notify' | 'require';
+  consentWhenNobody: 'allow' | 'deny';
   serverApproval: boolean;
   approvalMaxMinutes: number;
   runAs: 'agent' | 'remote_support';
   recordInput: boolean;
 }
 
-export const DEFAULT_SESSION_POLICY: SessionPolicy = { desktopConsent: 'none', serverApproval: false, approvalMaxMinutes: 60, runAs: 'agent', recordInput: false };
+export const DEFAULT_SESSION_POLICY: SessionPolicy = { desktopConsent: 'none', consentWhenNobody: 'deny', serverApproval: false, approvalMaxMinutes: 60, runAs: 'agent', recordInput: false };
 
 /** The site's policy, or the defaults when it never set one. */
 export async function sessionPolicyOf(q: Queryable, siteId: string): Promise<SessionPolicy & { updatedAt: Date | null }> {
@@ -18,6 +19,7 @@ export async function sessionPolicyOf(q: Queryable, siteId: string): Promise<Ses
   if (!row) return { ...DEFAULT_SESSION_POLICY, updatedAt: null };
   return {
     desktopConsent: row.desktopConsent as SessionPolicy['desktopConsent'],
+    consentWhenNobody: row.consentWhenNobody as SessionPolicy['consentWhenNobody'],
     serverApproval: row.serverApproval,
     approvalMaxMinutes: row.approvalMaxMinutes,
     runAs: row.runAs as SessionPolicy['runAs'],

@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { GRANT_START_WINDOW_MS, signSessionGrant } from '../../protocol/session-grant.ts';
+import { CONSENT_TIMEOUT_MS, GRANT_START_WINDOW_MS, signSessionGrant, type SessionConsent } from '../../protocol/session-grant.ts';
 import type { Actor } from '../access/actor.ts';
 import { authorize } from '../access/authorizer.ts';
 import { demand, visible } from '../access/demand.ts';
@@ -7,6 +7,7 @@ import { reachOf } from '../access/reach.ts';
 import { auditOf } from '../audit/audit-event.ts';
 import type { AppContext } from '../context.ts';
 import { assignments } from '../db/schema.ts';
+import { AgentRefusal } from '../gateway/agent-connection.ts';
 import { Conflict, DomainError, Forbidden, NotFound, Unavailable } from '../errors.ts';
 import { machineResource } from '../machines/machine-service.ts';
 import { findMachine } from '../machines/machine-store.ts';
@@ -15,6 +16,8 @@ import * as store from './session-store.ts';
 
 /** How long the agent may take to verify the grant, spawn the shell and attach the link. */
 const OPEN_TIMEOUT_MS = 20_000;
+/** Added when the end user is only told: delivering the notice (a desktop notification) may take a moment. */
+const NOTICE_TIMEOUT_MS = 10_000;
 
 const sessionResource = (s: { machineId: string; siteId: string; clientId: string }) => ({ type: 'machine' as const, machineId: s.machineId, siteId: s.siteId, clientId: s.clientId });
 const withStream = <T extends { id: string }>(row: T) => ({ ...row, streamPath: `/api/v1/sessions/${row.id}/stream` });
@@ -35,10 +38,6 @@ export async function requestSession(ctx: AppContext, actor: Actor, machineId: s
   const resource = machineResource(machine);
   await demand(ctx, actor, 'sessions.join', resource);
   const policy = await sessionPolicyOf(ctx.db, machine.siteId);
-  if (machine.kind !== 'server' && policy.desktopConsent !== 'none') {
-    // Fail closed: the end user was promised a notice (or a say); this version cannot give it yet.
-    throw new DomainError(501, 'consent_unavailable', `the site asks to ${policy.desktopConsent === 'notify' ? 'notify' : 'ask'} the logged-in user before a session on a desktop, which this version cannot do yet; sessions on this desktop stay closed until the site's policy is set to 'none'`);
-  }
   const needsApproval = policy.serverApproval && machine.kind === 'server';
   if (!needsApproval && !machine.online) throw new Unavailable('the machine is offline', 'machine_offline');
   const files = authorize(actor, 'sessions.files', resource).allowed;
@@ -57,7 +56,13 @@ export async function requestSession(ctx: AppContext, actor: Actor, machineId: s
     await ctx.audit.record(tx, auditOf(actor, 'session.request', 'session', row.id, { machineId, kind: 'terminal', files, outcome: needsApproval ? 'awaiting_approval' : 'granted' }));
     return row;
   });
-  if (!needsApproval) await openOnAgent(ctx, actor, { id: created.id, machineId, runAs: policy.runAs, files, cols: input.cols, rows: input.rows, endsAt: null });
+  // The end user's say is for desktops; servers run unattended (and have approvals instead).
+  const consent: SessionConsent = {
+    mode: machine.kind === 'desktop' ? policy.desktopConsent : 'none',
+    requester: actor.name,
+    whenNobody: policy.consentWhenNobody,
+  };
+  if (!needsApproval) await openOnAgent(ctx, actor, { id: created.id, machineId, runAs: policy.runAs, files, cols: input.cols, rows: input.rows, endsAt: null, consent });
   return sessionView(ctx, created.id);
 }
 
@@ -72,7 +77,8 @@ export async function startApprovedSession(ctx: AppContext, actor: Actor, id: st
   if (!(await store.markStarting(ctx.db, id, { ownerTokenId: actor.token.id, cols: input.cols, rows: input.rows }))) {
     throw new Conflict('the approval has expired or the session was started already');
   }
-  await openOnAgent(ctx, actor, { id, machineId: row.machineId, runAs: row.runAs as 'agent' | 'remote_support', files, cols: input.cols, rows: input.rows, endsAt: row.endsAt });
+  const consent: SessionConsent = { mode: 'none', requester: actor.name, whenNobody: 'deny' };
+  await openOnAgent(ctx, actor, { id, machineId: row.machineId, runAs: row.runAs as 'agent' | 'remote_support', files, cols: input.cols, rows: input.rows, endsAt: row.endsAt, consent });
   return sessionView(ctx, id);
 }
 
@@ -80,7 +86,7 @@ export async function startApprovedSession(ctx: AppContext, actor: Actor, id: st
 async function openOnAgent(
   ctx: AppContext,
   actor: Actor,
-  session: { id: string; machineId: string; runAs: 'agent' | 'remote_support'; files: boolean; cols: number; rows: number; endsAt: Date | null },
+  session: { id: string; machineId: string; runAs: 'agent' | 'remote_support'; files: boolean; cols: number; rows: number; endsAt: Date | null; consent: SessionConsent },
 ): Promise<void> {
   const issuedAt = new Date();
   const grant = signSessionGrant(
@@ -94,17 +100,29 @@ async function openOnAgent(
       issuedAt: issuedAt.toISOString(),
       startBy: new Date(issuedAt.getTime() + GRANT_START_WINDOW_MS).toISOString(),
       endsAt: session.endsAt?.toISOString() ?? null,
+      consent: session.consent,
     },
     ctx.identity.sign,
   );
+  const timeoutMs = OPEN_TIMEOUT_MS + (session.consent.mode === 'require' ? CONSENT_TIMEOUT_MS : session.consent.mode === 'notify' ? NOTICE_TIMEOUT_MS : 0);
+  let opened;
   try {
-    await ctx.agents.request(session.machineId, 'session.open', { grant, cols: session.cols, rows: session.rows }, OPEN_TIMEOUT_MS);
+    opened = await ctx.agents.request(session.machineId, 'session.open', { grant, cols: session.cols, rows: session.rows }, timeoutMs);
   } catch (error) {
     const reason = (error as Error).message;
-    await store.markEnded(ctx.db, session.id, { status: 'failed', reason, exitCode: null });
+    const consentRefused = error instanceof AgentRefusal && error.agentCode === 'consent_refused';
+    await store.markEnded(ctx.db, session.id, { status: 'failed', reason: consentRefused ? (error as AgentRefusal).agentMessage : reason, exitCode: null, consentOutcome: consentRefused ? 'refused' : null });
+    if (consentRefused) {
+      await ctx.audit.record(ctx.db, { ...auditOf(actor, 'session.consent', 'session', session.id, { machineId: session.machineId, mode: session.consent.mode, outcome: 'refused', reason: (error as AgentRefusal).agentMessage }), outcome: 'failure' });
+      throw new DomainError(403, 'consent_refused', `the session did not start: ${(error as AgentRefusal).agentMessage}`);
+    }
     await ctx.audit.record(ctx.db, { ...auditOf(actor, 'session.start', 'session', session.id, { machineId: session.machineId, reason }), outcome: 'failure' });
     if (error instanceof DomainError && error.code === 'agent_error') throw new DomainError(502, 'agent_refused', reason);
     throw error;
+  }
+  if (session.consent.mode !== 'none') {
+    await store.recordConsent(ctx.db, session.id, opened.consent.outcome);
+    await ctx.audit.record(ctx.db, auditOf(actor, 'session.consent', 'session', session.id, { machineId: session.machineId, mode: session.consent.mode, ...opened.consent }));
   }
   await ctx.db
     .update(assignments)

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Reach } from '../access/reach.ts';
 import type { Queryable } from '../db/open.ts';
 import { reachCondition } from '../machines/machine-store.ts';
@@ -111,13 +111,28 @@ export async function markActive(q: Queryable, id: string): Promise<boolean> {
 }
 
 /** Ends a session that is still live; returns false when something else ended it first. */
-export async function markEnded(q: Queryable, id: string, outcome: { status: 'ended' | 'failed'; reason: string; exitCode: number | null }): Promise<boolean> {
+export async function markEnded(
+  q: Queryable,
+  id: string,
+  outcome: { status: 'ended' | 'failed'; reason: string; exitCode: number | null; consentOutcome?: 'refused' | null },
+): Promise<boolean> {
   const rows = await q
     .update(sessions)
-    .set({ status: outcome.status, endReason: outcome.reason.slice(0, 500), exitCode: outcome.exitCode, endedAt: sql`now()` })
+    .set({
+      status: outcome.status,
+      endReason: outcome.reason.slice(0, 500),
+      exitCode: outcome.exitCode,
+      endedAt: sql`now()`,
+      ...(outcome.consentOutcome ? { consentOutcome: outcome.consentOutcome } : {}),
+    })
     .where(and(eq(sessions.id, id), inArray(sessions.status, [...LIVE_STATUSES])))
     .returning({ id: sessions.id });
   return rows.length === 1;
+}
+
+/** What the end user's part came to (the agent's report), kept on the session for its history. */
+export async function recordConsent(q: Queryable, id: string, outcome: string): Promise<void> {
+  await q.update(sessions).set({ consentOutcome: outcome }).where(eq(sessions.id, id));
 }
 
 /** Asks whichever replica relays the session to end it (the trigger notifies every replica). */
@@ -153,15 +168,20 @@ export async function touchRelays(q: Queryable, ids: string[]): Promise<void> {
   if (ids.length) await q.update(sessions).set({ relayHeartbeatAt: sql`now()` }).where(inArray(sessions.id, ids));
 }
 
-/** Ends sessions whose relay stopped proving life (its replica died); returns their ids. */
-export async function sweepLostRelays(q: Queryable, silentSeconds: number): Promise<string[]> {
+/**
+ * Ends sessions whose relay stopped proving life (its replica died); returns their ids. A session still starting has
+ * no relay yet: it gets at least `startingSeconds` (the end user's consent, then the agent's attach) before it counts
+ * as lost.
+ */
+export async function sweepLostRelays(q: Queryable, silentSeconds: number, startingSeconds: number): Promise<string[]> {
+  const silentFor = sql`now() - coalesce(${sessions.relayHeartbeatAt}, ${sessions.requestedAt})`;
   const rows = await q
     .update(sessions)
     .set({ status: 'ended', endReason: 'the relaying server stopped', endedAt: sql`now()` })
     .where(
       and(
         inArray(sessions.status, [...LIVE_STATUSES]),
-        lt(sql`coalesce(${sessions.relayHeartbeatAt}, ${sessions.requestedAt})`, sql`now() - make_interval(secs => ${silentSeconds})`),
+        sql`${silentFor} > make_interval(secs => case when ${sessions.status} = 'starting' then greatest(${silentSeconds}, ${startingSeconds}) else ${silentSeconds} end)`,
       ),
     )
     .returning({ id: sessions.id });

@@ -35,8 +35,19 @@ export function newStateDir(): string {
  */
 export const TEST_SHELL = '/bin/sh';
 
+/**
+ * Test agents read logins from an empty record (/dev/null), never the host's: a consent test must not put a dialog
+ * on a developer's own screen. Tests that want logged-on users write their own utmp file.
+ */
 function agentEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, STEWARD_AGENT_INVENTORY_SECONDS: '2', STEWARD_AGENT_LOG_LEVEL: 'debug', STEWARD_AGENT_SHELL: TEST_SHELL, ...extra };
+  return {
+    ...process.env,
+    STEWARD_AGENT_INVENTORY_SECONDS: '2',
+    STEWARD_AGENT_LOG_LEVEL: 'debug',
+    STEWARD_AGENT_SHELL: TEST_SHELL,
+    STEWARD_AGENT_UTMP: '/dev/null',
+    ...extra,
+  };
 }
 
 /** Runs `agent enroll` to completion; resolves with exit code and output. */

@@ -31,7 +31,7 @@ export interface SessionWorld {
   close(): Promise<void>;
 }
 
-export async function startSessionWorld(backend: Backend, env: Record<string, string> = {}): Promise<SessionWorld> {
+export async function startSessionWorld(backend: Backend, env: Record<string, string> = {}, agentEnv: Record<string, string> = {}): Promise<SessionWorld> {
   const server = await startTestServer({ backend, env });
   const { api: admin, token: adminToken, userId: adminUserId } = await setupAdmin(server);
   const site = await createSiteWithToken(admin);
@@ -43,13 +43,13 @@ export async function startSessionWorld(backend: Backend, env: Record<string, st
     adminToken,
     adminUserId,
     adminTokenId: adminActor!.token.id,
-    agent: startAgent(enrolled.stateDir),
+    agent: startAgent(enrolled.stateDir, agentEnv),
     machineId: enrolled.machineId,
     siteId: site.siteId,
     clientId: site.clientId,
     async restartAgent() {
       await world.agent.stop();
-      world.agent = startAgent(enrolled.stateDir);
+      world.agent = startAgent(enrolled.stateDir, agentEnv);
       await world.agent.waitForLog((l) => l.msg === 'connected to server', 20_000);
     },
     async close() {

@@ -95,20 +95,6 @@ describe.each(backends())('session approvals on %s', (backend) => {
     expect(actions).toEqual(expect.arrayContaining(expected));
   });
 
-  it('fails closed on a desktop whose site asks for the end user\'s consent (not implemented yet)', async () => {
-    const policy = (await admin.get(`/api/v1/sites/${siteId}/session-policy`)).body;
-    const { updatedAt: _u, ...body } = policy;
-    await admin.put(`/api/v1/sites/${siteId}/session-policy`, { ...body, desktopConsent: 'require' });
-    const machines = server.running.ctx.db;
-    const { machines: table } = await import('../../server/db/schema.ts');
-    await machines.update(table).set({ kind: 'desktop' }).where(eq(table.id, machineId));
-    const res = await tech.post(`/api/v1/machines/${machineId}/sessions`, { kind: 'terminal', cols: 80, rows: 24 });
-    expect(res.status).toBe(501);
-    expect(res.body.error.code).toBe('consent_unavailable');
-    await admin.put(`/api/v1/sites/${siteId}/session-policy`, { ...body, desktopConsent: 'none' });
-    await machines.update(table).set({ kind: 'server' }).where(eq(table.id, machineId));
-  });
-
   it('nobody approves their own request; a denied request never starts', async () => {
     const own = await approver.post(`/api/v1/machines/${machineId}/sessions`, { kind: 'terminal', cols: 80, rows: 24 });
     expect(own.status).toBe(202);

@@ -52,6 +52,7 @@ describe.each(backends())('the agent checks session grants itself on %s', (backe
       issuedAt: new Date(now).toISOString(),
       startBy: new Date(now + GRANT_START_WINDOW_MS).toISOString(),
       endsAt: null,
+      consent: { mode: 'none', requester: 'Test Admin', whenNobody: 'deny' },
       ...changes,
     };
   }
