@@ -3,6 +3,8 @@ import { access, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandResult, CommandRunner } from '../platform/run-command.ts';
 import { ConsentUnavailable, type ConsentAnswer, type ConsentPrompter, type ConsentText, type InteractiveUser } from './consent-prompter.ts';
+import { firstDecision, type DialogOutcome } from './consent-race.ts';
+import { displayable } from './consent-text.ts';
 import { parseLoginctlSession, parseLoginctlSessionIds } from './loginctl.ts';
 import { parseUtmp } from './utmp.ts';
 
@@ -101,14 +103,14 @@ export class LinuxConsent implements ConsentPrompter {
     const stop = new AbortController();
     const outcomes = askable.map(async ({ user, argv }) => {
       const result = await this.asUser(user, argv, { timeoutMs: timeoutMs + 5_000, signal: stop.signal });
-      return { user, answer: dialogAnswer(argv[0], result) };
+      return { user, outcome: dialogAnswer(argv[0], result) };
     });
     const timer = setTimeout(() => stop.abort(), timeoutMs);
     try {
       const decided = await firstDecision(outcomes);
-      if (decided) return { answer: decided.answer, by: decided.user.name };
+      if (decided) return { answer: decided.outcome, by: decided.user.name };
       const all = await Promise.all(outcomes);
-      if (all.every((o) => o.answer === 'failed')) throw new ConsentUnavailable('no consent dialog could be shown to the logged-on users');
+      if (all.every((o) => o.outcome === 'failed')) throw new ConsentUnavailable('no consent dialog could be shown to the logged-on users');
       return { answer: 'timeout', by: null };
     } finally {
       clearTimeout(timer);
@@ -162,7 +164,7 @@ export class LinuxConsent implements ConsentPrompter {
   /** What `wall` does: the notice written straight to the user's terminal device. */
   private async writeToTty(user: LinuxLogin, text: ConsentText): Promise<boolean> {
     if (!user.tty || !TTY_NAME.test(user.tty)) return false;
-    const banner = `\r\n\x07*** ${printable(text.title)} ***\r\n${printable(text.message)}\r\n`;
+    const banner = `\r\n\x07*** ${line(text.title)} ***\r\n${line(text.message)}\r\n`;
     try {
       const handle = await open(`/dev/${user.tty}`, constants.O_WRONLY | constants.O_NOCTTY | constants.O_NONBLOCK);
       try {
@@ -179,20 +181,20 @@ export class LinuxConsent implements ConsentPrompter {
   private async notifyGraphical(user: LinuxLogin, text: ConsentText): Promise<boolean> {
     const notifySend = await this.tool('notify-send');
     if (notifySend && (await exists(`/run/user/${user.uid}/bus`))) {
-      const sent = await this.asUser(user, [notifySend, '--app-name=Steward', '--urgency=critical', printable(text.title), printable(text.message)], { timeoutMs: 10_000 });
+      const sent = await this.asUser(user, [notifySend, '--app-name=Steward', '--urgency=critical', line(text.title), line(text.message)], { timeoutMs: 10_000 });
       if (sent.code === 0) return true;
     }
     const xmessage = user.display ? await this.tool('xmessage') : null;
     if (!xmessage) return false;
     // xmessage stays open until dismissed (or 10 minutes pass); delivered once it has not failed for a second.
-    const shown = this.asUser(user, [xmessage, '-center', '-title', printable(text.title), '-buttons', 'OK:0', '-timeout', '600', printable(text.message)], { timeoutMs: 610_000 });
+    const shown = this.asUser(user, [xmessage, '-center', '-title', line(text.title), '-buttons', 'OK:0', '-timeout', '600', line(text.message)], { timeoutMs: 610_000 });
     const early = await Promise.race([shown, new Promise<null>((resolve) => setTimeout(() => resolve(null), DELIVERY_CHECK_MS))]);
     return early === null || early.code === 0;
   }
 
   private async dialogCommand(user: LinuxLogin, text: ConsentText, timeoutMs: number): Promise<string[] | null> {
-    const title = printable(text.title);
-    const message = printable(text.message);
+    const title = line(text.title);
+    const message = line(text.message);
     const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
     const zenity = await this.tool('zenity');
     if (zenity) return [zenity, '--question', '--title', title, '--text', message, '--ok-label', 'Allow', '--cancel-label', 'Deny', '--default-cancel', '--timeout', seconds, '--no-markup'];
@@ -231,8 +233,6 @@ export class LinuxConsent implements ConsentPrompter {
   }
 }
 
-type DialogOutcome = ConsentAnswer | 'failed';
-
 /** Exit codes: zenity 0 Allow / 1 Deny or closed / 5 timeout; kdialog 0 / 1; xmessage 101 / 102 / 0 on timeout. */
 function dialogAnswer(program: string, result: CommandResult): DialogOutcome {
   const tool = path.basename(program);
@@ -242,23 +242,7 @@ function dialogAnswer(program: string, result: CommandResult): DialogOutcome {
   return result.code === 0 ? 'allowed' : result.code === 1 ? 'denied' : 'failed';
 }
 
-/** The first dialog answered Allow or Deny, or null once every dialog has ended without one. */
-async function firstDecision<T extends { answer: DialogOutcome }>(outcomes: Promise<T>[]): Promise<(T & { answer: 'allowed' | 'denied' }) | null> {
-  return new Promise((resolve) => {
-    let pending = outcomes.length;
-    for (const outcome of outcomes) {
-      void outcome.then((o) => {
-        if (o.answer === 'allowed' || o.answer === 'denied') resolve(o as T & { answer: 'allowed' | 'denied' });
-        else if (--pending === 0) resolve(null);
-      });
-    }
-  });
-}
 
-/** Text an end user sees: no control characters (escape sequences, bells, carriage returns) from anyone's input. */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').slice(0, 1000);
-}
 
 function processAlive(pid: number): boolean {
   if (pid <= 0) return false;
@@ -278,3 +262,6 @@ async function exists(file: string, mode = constants.F_OK): Promise<boolean> {
     return false;
   }
 }
+
+/** One line of text for a terminal or a window title: no control characters, no line breaks. */
+const line = (text: string) => displayable(text, { keepLineBreaks: false });

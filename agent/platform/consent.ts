@@ -1,4 +1,6 @@
 import { LinuxConsent } from '../consent/linux-consent.ts';
+import { MacosConsent } from '../consent/macos-consent.ts';
+import { WindowsConsent } from '../consent/windows-consent.ts';
 import type { ConsentPrompter } from '../consent/consent-prompter.ts';
 import { runCommand } from './run-command.ts';
 
@@ -11,6 +13,10 @@ export function consentPrompterForThisPlatform(env: NodeJS.ProcessEnv = process.
   switch (process.platform) {
     case 'linux':
       return new LinuxConsent(runCommand, { utmpPath: env.STEWARD_AGENT_UTMP || undefined });
+    case 'darwin':
+      return new MacosConsent(runCommand);
+    case 'win32':
+      return new WindowsConsent(runCommand);
     default:
       return null;
   }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pty, { type IPty } from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LinuxConsent, printable } from '../../agent/consent/linux-consent.ts';
+import { displayable } from '../../agent/consent/consent-text.ts';
+import { LinuxConsent } from '../../agent/consent/linux-consent.ts';
 import { parseLoginctlSession, parseLoginctlSessionIds } from '../../agent/consent/loginctl.ts';
 import { runCommand } from '../../agent/platform/run-command.ts';
 import { waitFor } from '../helpers/api.ts';
@@ -60,7 +61,7 @@ describe.skipIf(!HAVE_DESKTOP_TOOLS)('Linux consent prompter', () => {
     const reached = await consent.notify(await consent.interactiveUsers(), { title: 'Remote support session', message: `${hostile} is starting a session` });
     expect(reached.map((u) => u.name)).toEqual(['root']);
     await waitFor(async () => screen.includes('is starting a session'), 5000, 'the notice on the tty');
-    expect(screen).toContain('Mallory ]0;pwned  [2J  root# fake prompt is starting a session');
+    expect(screen).toContain('Mallory ]0;pwned  [2J root# fake prompt is starting a session');
     expect(screen).not.toContain('\x1b]0;pwned');
     expect(screen).not.toContain('\x1b[2J');
   });
@@ -107,6 +108,7 @@ describe('loginctl output', () => {
   });
 
   it('strips control characters from anything shown to an end user', () => {
-    expect(printable('a\x1b[31mb\u009bc\u2028d')).toBe('a [31mb c d');
+    expect(displayable('a\x1b[31mb\u009bc\u2028d\r\ne', { keepLineBreaks: false })).toBe('a [31mb c d e');
+    expect(displayable('a\r\nb')).toBe('a\nb');
   });
 });
