@@ -1,6 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { CommandResult, CommandRunner } from '../platform/run-command.ts';
+import { readLinuxServiceAccounts } from './linux-service-accounts.ts';
 import {
   AccountBackendError,
   STEWARD_MARKER,
@@ -27,15 +26,14 @@ export interface SambaAdOptions {
   smbConf?: string;
   /** Python with samba's modules; the python3 first on PATH (pyenv, venv) may lack them. */
   python?: string;
-  /** systemd unit directories, highest precedence first; tests point this at fixtures. */
-  systemdUnitDirs?: string[];
+  /** Root of the file system whose systemd units and cron tables are scanned for service accounts; tests use a fake root. */
+  root?: string;
 }
 
 const ADMIN_GROUP = 'Domain Admins';
 const UF_ACCOUNTDISABLE = 0x2;
 /** Microsoft's sAMAccountName rules: none of these characters, no control characters; leading '-' would be an option. */
 const INVALID_NAME = /[\x00-\x1f"/\\[\]:;|=,+*?<>@]|^-|^$/;
-const DEFAULT_UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
 /** AD's "password must meet complexity requirements": 3 of the character categories, and not the account name. */
 const COMPLEXITY_MIN_CLASSES = 3;
 
@@ -200,7 +198,8 @@ export class SambaAdAccounts implements AccountBackend {
    * units. A unit's User= may name a domain account (through winbind), so every User= counts.
    */
   serviceAccounts(): Promise<ServiceAccountUse[]> {
-    return systemdUnitUsers(this.opts.systemdUnitDirs ?? DEFAULT_UNIT_DIRS);
+    // A Linux DC has no Windows services or scheduled tasks: its systemd units and cron tables are what run as accounts.
+    return readLinuxServiceAccounts(this.opts.root ?? '/');
   }
 
   /** LDIF of one user, or null when samba-tool says there is no such user (any other failure throws). */
@@ -281,41 +280,3 @@ function fileTimeToDate(ticks: bigint): Date | null {
   return new Date(Number(ticks / 10_000n - 11_644_473_600_000n));
 }
 
-/**
- * User= of every systemd service unit, with drop-ins applied in systemd's order (a unit or drop-in file in an earlier
- * directory hides the same file name in a later one; drop-ins apply in file-name order; an empty User= resets).
- * Template units (User=%i and the like) are skipped: the name is only known per instance.
- */
-async function systemdUnitUsers(unitDirs: string[]): Promise<ServiceAccountUse[]> {
-  const units = new Map<string, string>();
-  for (const dir of unitDirs) {
-    for (const file of await listDir(dir)) if (file.endsWith('.service') && !units.has(file)) units.set(file, path.join(dir, file));
-  }
-  const uses: ServiceAccountUse[] = [];
-  for (const [unit, file] of [...units].sort(([a], [b]) => a.localeCompare(b))) {
-    const dropIns = new Map<string, string>();
-    for (const dir of unitDirs) {
-      for (const f of await listDir(path.join(dir, `${unit}.d`))) if (f.endsWith('.conf') && !dropIns.has(f)) dropIns.set(f, path.join(dir, `${unit}.d`, f));
-    }
-    let user: string | undefined;
-    for (const source of [file, ...[...dropIns].sort(([a], [b]) => a.localeCompare(b)).map(([, p]) => p)]) {
-      user = serviceUser(await readFile(source, 'utf8').catch(() => ''), user);
-    }
-    if (user && !user.includes('%')) uses.push({ account: user, kind: 'systemd_unit', name: unit });
-  }
-  return uses;
-}
-
-function serviceUser(text: string, current: string | undefined): string | undefined {
-  let section = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('[')) section = line;
-    else if (section === '[Service]' && /^User\s*=/.test(line)) current = line.replace(/^User\s*=\s*/, '').replace(/^"(.*)"$/, '$1') || undefined;
-  }
-  return current;
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  return readdir(dir).catch(() => []);
-}

@@ -187,9 +187,10 @@ describe.skipIf(!haveSamba)('samba-ad account backend on a provisioned Samba AD 
     expect(argvSeen.length).toBe(calls);
   });
 
-  it('lists systemd units User= as service accounts, with precedence, drop-ins and templates', async () => {
-    const etc = path.join(root, 'units/etc');
-    const lib = path.join(root, 'units/lib');
+  it('lists the accounts systemd units run as (drop-ins and overridden copies too, templates skipped)', async () => {
+    const fakeRoot = path.join(root, 'units');
+    const etc = path.join(fakeRoot, 'etc/systemd/system');
+    const lib = path.join(fakeRoot, 'lib/systemd/system');
     await mkdir(path.join(etc, 'db.service.d'), { recursive: true });
     await mkdir(lib, { recursive: true });
     await writeFile(path.join(lib, 'web.service'), '[Unit]\nUser=wrong-section\n[Service]\nUser=www-data\n');
@@ -199,11 +200,17 @@ describe.skipIf(!haveSamba)('samba-ad account backend on a provisioned Samba AD 
     await writeFile(path.join(etc, 'backup.service'), '[Service]\nExecStart=/bin/true\n'); // overrides lib's copy
     await writeFile(path.join(lib, 'worker@.service'), '[Service]\nUser=%i\n');
     await writeFile(path.join(lib, 'plain.service'), '[Service]\nExecStart=/bin/true\n');
-    const ad = new SambaAdAccounts(recording, { smbConf: shared, systemdUnitDirs: [etc, lib] });
-    expect(await ad.serviceAccounts()).toEqual([
+    const ad = new SambaAdAccounts(recording, { smbConf: shared, root: fakeRoot });
+    // Every name a unit runs as, overridden copies included: a name that any of them uses must not be taken over.
+    const uses = await ad.serviceAccounts();
+    expect(uses).toEqual(expect.arrayContaining([
       { account: 'CORP\\NOC_HelpDesk', kind: 'systemd_unit', name: 'db.service' },
+      { account: 'postgres', kind: 'systemd_unit', name: 'db.service' },
+      { account: 'backup', kind: 'systemd_unit', name: 'backup.service' },
       { account: 'www-data', kind: 'systemd_unit', name: 'web.service' },
-    ]);
+    ]));
+    expect(uses.map((u) => u.account)).not.toContain('wrong-section');
+    expect(uses.map((u) => u.account).some((a) => a.includes('%'))).toBe(false);
   });
 
   it('sets a password from an agent that has a controlling terminal (setsid keeps samba-tool off /dev/tty)', async () => {
