@@ -10,6 +10,8 @@ import { collectInventory } from './inventory/collect.ts';
 import { createAgentLogger } from './log.ts';
 import { SessionManager } from './sessions/session-manager.ts';
 import { consentPrompterForThisPlatform } from './platform/consent.ts';
+import { accountBackendsForThisPlatform } from './platform/account-backends.ts';
+import { CredentialJobs } from './credentials/credential-jobs.ts';
 import { defaultStateDir } from './platform/state-dir.ts';
 import { loadEnrollment, loadKeyPair } from './state/agent-state.ts';
 
@@ -95,7 +97,12 @@ async function main(): Promise<void> {
         const keyPair = await loadKeyPair(stateDir);
         sessions = new SessionManager({ enrollment, keyPair, stateDir, log, consent: consentPrompterForThisPlatform() });
         link = new AgentLink(
-          { log, collectInventory: inventory, sessions },
+          {
+            log,
+            collectInventory: inventory,
+            sessions,
+            credentials: new CredentialJobs(accountBackendsForThisPlatform(), { machineId: enrollment.machineId, serverPublicKey: enrollment.serverPublicKey, log }),
+          },
           { enrollment, keyPair, inventoryIntervalMs: Number(process.env.STEWARD_AGENT_INVENTORY_SECONDS ?? 300) * 1000 },
         );
       } catch (error) {

@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { InventorySchema } from './inventory.ts';
+import { CredentialInspection, ManagedAccount, PasswordRules, SignedCredentialJob } from './credentials.ts';
 import { ConsentOutcome, SignedSessionGrant } from './session-grant.ts';
 
 /**
@@ -29,6 +30,30 @@ export const commands = {
       { additionalProperties: false },
     ),
   },
+  /** What the endpoint says about one managed account: its store's policy, the account as it is, name clashes. */
+  'credentials.inspect': {
+    params: Type.Object({ account: ManagedAccount, rules: PasswordRules }, { additionalProperties: false }),
+    result: CredentialInspection,
+  },
+  /**
+   * Generate a password for the signed job and answer with it sealed to the job's escrow key. The agent keeps the
+   * plaintext only in memory until `credentials.apply` (or until the job expires); nothing on the endpoint changes.
+   */
+  'credentials.prepare': {
+    params: Type.Object({ job: SignedCredentialJob }, { additionalProperties: false }),
+    result: Type.Object(
+      { jobId: Type.String({ format: 'uuid', maxLength: 36 }), sealed: Type.String({ minLength: 1, maxLength: 2048 }) },
+      { additionalProperties: false },
+    ),
+  },
+  /** Set the prepared password (creating the account on setup), make sure it is an admin, verify it, forget it. */
+  'credentials.apply': {
+    params: Type.Object({ jobId: Type.String({ format: 'uuid', maxLength: 36 }) }, { additionalProperties: false }),
+    result: Type.Object(
+      { jobId: Type.String({ format: 'uuid', maxLength: 36 }), created: Type.Boolean(), admin: Type.Boolean(), verified: Type.Literal(true) },
+      { additionalProperties: false },
+    ),
+  },
 } as const satisfies Record<string, { params: TSchema; result: TSchema }>;
 
 export type CommandName = keyof typeof commands;
@@ -45,5 +70,7 @@ export const CommandErrorCode = Type.Union([
   Type.Literal('refused'),
   /** The end user denied a session, did not answer, or could not be asked (the message says which). */
   Type.Literal('consent_refused'),
+  /** `credentials.apply` for a job this agent process never prepared (it restarted) or already forgot. */
+  Type.Literal('job_unknown'),
 ]);
 export type CommandErrorCode = Static<typeof CommandErrorCode>;

@@ -4,6 +4,9 @@ import type { AgentContext } from '../agent-context.ts';
 import { CommandRefused } from './command-refused.ts';
 import { agentPing } from './agent-ping.ts';
 import { inventoryCollect } from './inventory-collect.ts';
+import { credentialsApply } from './credentials-apply.ts';
+import { credentialsInspect } from './credentials-inspect.ts';
+import { credentialsPrepare } from './credentials-prepare.ts';
 import { sessionOpen } from './session-open.ts';
 
 /** One handler per server command, each in its own file. */
@@ -13,6 +16,9 @@ export const commandHandlers: { [N in CommandName]: Handler<N> } = {
   'inventory.collect': inventoryCollect,
   'agent.ping': agentPing,
   'session.open': sessionOpen,
+  'credentials.inspect': credentialsInspect,
+  'credentials.prepare': credentialsPrepare,
+  'credentials.apply': credentialsApply,
 };
 
 const paramValidators = Object.fromEntries(Object.entries(commands).map(([name, spec]) => [name, compile(spec.params)])) as unknown as Record<

@@ -7,6 +7,7 @@ const ctx: AgentContext = {
   log: createAgentLogger('silent'),
   collectInventory: () => Promise.reject(new Error('not used here')),
   sessions: null,
+  credentials: null,
 };
 
 describe('agent command dispatch', () => {
