@@ -11,6 +11,7 @@ import { compile } from './validate.ts';
  */
 
 export const CharacterClass = Type.Union([Type.Literal('lower'), Type.Literal('upper'), Type.Literal('digit'), Type.Literal('symbol')]);
+export type CharacterClass = Static<typeof CharacterClass>;
 
 export const PasswordRules = Type.Union([
   Type.Object(

@@ -22,6 +22,7 @@ import { installErrorHandling } from './http/error-handler.ts';
 import { installValidation } from './http/validation.ts';
 import { loadServerIdentity } from './identity/server-identity.ts';
 import { loadMasterKey, sealingKey } from './secrets/sealing-key.ts';
+import { escrowKeyFrom } from './credentials/escrow-key.ts';
 import { startOutboxWorker } from './notify/outbox-worker.ts';
 import { prepareSetup } from './setup/setup-service.ts';
 import { STEWARD_VERSION } from '../protocol/version.ts';
@@ -41,13 +42,15 @@ const BODY_LIMIT_BYTES = 1024 * 1024;
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const secrets = sealingKey(loadMasterKey(config.masterKey, config.dataDir));
+    const masterKey = loadMasterKey(config.masterKey, config.dataDir);
+    const secrets = sealingKey(masterKey);
+    const escrow = escrowKeyFrom(masterKey);
     const identity = await loadServerIdentity(database.db, secrets);
     await syncBuiltInRoles(database.db);
     const audit = new AuditLog(database.db, log);
     const agents = new AgentRegistry(database.db, audit, log, config.heartbeatSeconds, config.missedHeartbeats);
     const sessions = new LiveSessions(database.db, audit, log, { tickMs: config.sessionTickSeconds * 1000, unattendedMs: config.sessionUnattendedSeconds * 1000, stalledViewerMs: 30_000 });
-    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, agents, sessions, version: STEWARD_VERSION };
+    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, escrow, agents, sessions, version: STEWARD_VERSION };
 
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,

@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import type { Db, DbDriver } from './db/open.ts';
 import type { AgentRegistry } from './gateway/agent-registry.ts';
 import type { ServerIdentity } from './identity/server-identity.ts';
+import type { EscrowKey } from './credentials/escrow-key.ts';
 import type { SealingKey } from './secrets/sealing-key.ts';
 import type { LiveSessions } from './sessions/live-sessions.ts';
 
@@ -17,6 +18,8 @@ export interface AppContext {
   identity: ServerIdentity;
   /** Seals secrets kept in the database (TOTP secrets, outgoing mail bodies). */
   secrets: SealingKey;
+  /** Opens escrowed passwords (sealed by agents to its public key); derived from the master key, never stored. */
+  escrow: EscrowKey;
   agents: AgentRegistry;
   /** The remote sessions this replica relays. */
   sessions: LiveSessions;

@@ -132,3 +132,36 @@ export function actorOf(holder: Holder, grants: Grants, address: string): Actor 
     address,
   };
 }
+
+/**
+ * A user's standing access, with no sign-in behind it: what the background checks ask about someone who is not
+ * making a request (a revealer of a password who may since have lost access). A disabled user is returned disabled,
+ * so every decision denies; null when the user is gone.
+ */
+export async function standingActor(q: Queryable, userId: string): Promise<Actor | null> {
+  const [row] = await q
+    .select({
+      userId: users.id,
+      email: users.email,
+      name: users.name,
+      userKind: users.kind,
+      clientId: users.clientId,
+      allowRemoteControl: users.allowRemoteControl,
+      mfaEnabledAt: users.mfaEnabledAt,
+      disabledAt: users.disabledAt,
+      roleId: roles.id,
+      roleName: roles.name,
+      roleScope: roles.scope,
+      rolePermissions: roles.permissions,
+      roleRequiresMfa: roles.requireMfa,
+      clientRequiresMfa: clients.requireMfa,
+    })
+    .from(users)
+    .innerJoin(roles, eq(roles.id, users.role))
+    .leftJoin(clients, eq(clients.id, users.clientId))
+    .where(eq(users.id, userId));
+  if (!row) return null;
+  const now = new Date();
+  const holder = { ...row, tokenId: 'standing', tokenKind: 'login', tokenPermissions: null, tokenSiteIds: null, tokenMfaVerifiedAt: now, tokenLastUsedAt: now };
+  return { ...actorOf(holder, await loadGrants(q, userId), 'standing-access-check'), disabled: row.disabledAt !== null };
+}

@@ -63,15 +63,20 @@ export function authorize(actor: Actor | null, action: Action, resource: Resourc
   if (SESSION_PERMISSIONS.has(permission) && actor.mfa.required && !mfaIsFresh(actor, now)) {
     return deny(`remote sessions need a second factor given within the last ${FRESH_MFA_HOURS} h; sign in again with a code`);
   }
+  if (permission === 'credentials.reveal' && !mfaIsFresh(actor, now, REVEAL_MFA_MINUTES * 60_000)) {
+    return deny(`revealing a password needs a second factor given within the last ${REVEAL_MFA_MINUTES} minutes, whatever the MFA policy; send your authenticator code with the request`);
+  }
   return authorizeScope(actor, permission, resource, now);
 }
 
 /** Where MFA is required, a session needs a second factor this recent (a long-lived API token's is not). */
 export const FRESH_MFA_HOURS = 12;
+/** Revealing an escrowed password always needs a second factor this recent (a step-up), MFA policy or not. */
+export const REVEAL_MFA_MINUTES = 15;
 
-function mfaIsFresh(actor: Actor, now: Date): boolean {
+function mfaIsFresh(actor: Actor, now: Date, withinMs = FRESH_MFA_HOURS * 3600_000): boolean {
   const at = actor.token.mfaVerifiedAt;
-  return at !== null && now.getTime() - at.getTime() <= FRESH_MFA_HOURS * 3600_000;
+  return at !== null && now.getTime() - at.getTime() <= withinMs;
 }
 
 const SELF_ACTIONS: ReadonlySet<string> = new Set<SelfAction>(['self.view', 'self.mfa', 'self.manage', 'self.tokens']);

@@ -44,6 +44,11 @@ export class AgentRegistry {
     return this.live.get(machineId);
   }
 
+  /** Machines whose agent is connected to this replica: only this replica can send them commands. */
+  connectedMachineIds(): string[] {
+    return [...this.live.keys()];
+  }
+
   /** Adds an authenticated connection; an older one for the same machine is closed as replaced. */
   add(conn: AgentConnection): void {
     const machineId = conn.machineId as string;

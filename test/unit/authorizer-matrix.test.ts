@@ -30,11 +30,12 @@ const RIGHTS_OPEN: Partial<Record<Permission, readonly AssignmentRight[]>> = {
   'sessions.files': ['files'],
 };
 
-type Cause = 'disabled' | 'mfa' | 'permission' | 'token_permission' | 'remote_control' | 'other_client' | 'token_site' | 'expired' | 'rights' | 'scope';
+type Cause = 'disabled' | 'mfa' | 'step_up' | 'permission' | 'token_permission' | 'remote_control' | 'other_client' | 'token_site' | 'expired' | 'rights' | 'scope';
 /** For a denial, what its reason must mention (where the wording is part of the contract). */
 const REASON: Record<Cause, RegExp> = {
   disabled: /disabled/i,
   mfa: /multi-factor|MFA/i,
+  step_up: /second factor given within the last 15 minutes/,
   permission: /lacks permission/,
   token_permission: /token/i,
   remote_control: /Remote Control/,
@@ -55,6 +56,8 @@ interface Facts {
   disabled: boolean;
   mfaOwed: boolean;
   remoteControl: boolean;
+  /** A second factor given in the last 15 minutes (a step-up). */
+  recentSecondFactor: boolean;
   tokenPermissions: readonly Permission[] | null;
   tokenSites: readonly string[] | null;
   ownClient: string | null;
@@ -77,6 +80,7 @@ const RULES: ReadonlyArray<readonly [string, (f: Facts) => boolean, Outcome]> = 
   ['deny by default: the role must hold the permission', (f) => !f.roleHolds, deny('permission')],
   ['an API token narrowed to other permissions does not carry this one', (f) => !!f.tokenPermissions && !f.tokenPermissions.includes(f.permission), deny('token_permission')],
   ['session permissions need Allow Remote Control Access', (f) => SESSION.includes(f.permission) && !f.remoteControl, deny('remote_control')],
+  ['revealing a password always needs a fresh second factor (step-up), whatever the MFA policy', (f) => f.permission === 'credentials.reveal' && !f.recentSecondFactor, deny('step_up')],
   ['client users never reach another client', (f) => !f.technician && f.resourceClient !== null && f.resourceClient !== f.ownClient, deny('other_client')],
   ['an API token narrowed to sites reaches those sites only: nothing client- or installation-wide', (f) => !!f.tokenSites && !(f.resourceSite && f.tokenSites.includes(f.resourceSite)), deny('token_site')],
   ['global roles reach everything (technicians only: a client user never becomes global)', (f) => f.roleScope === 'global' && f.technician, ALLOW],
@@ -136,6 +140,7 @@ const MODIFIERS: Record<string, (p: Permission) => Partial<ActorInput>> = {
   user_disabled: () => ({ disabled: true }),
   mfa_required_unverified: () => ({ mfa: { required: true, enabled: false, verified: false } }),
   mfa_required_verified: () => ({ mfa: { required: true, enabled: true, verified: true } }),
+  mfa_step_up: () => ({ mfa: { required: false, enabled: true, verified: true, verifiedAt: new Date(NOW.getTime() - 60_000) } }),
   token_other_permissions: (p) => ({ token: { kind: 'api', permissions: PERMISSIONS.filter((q) => q !== p) } }),
   token_other_site: () => ({ token: { kind: 'api', siteIds: [WORLD.siteB1] } }),
 };
@@ -170,6 +175,7 @@ function run(c: Case): string | null {
     disabled: input.disabled ?? false,
     mfaOwed: !!input.mfa?.required && !input.mfa.verified,
     remoteControl: input.allowRemoteControl ?? true,
+    recentSecondFactor: !!input.mfa?.verified && !!input.mfa.verifiedAt && NOW.getTime() - input.mfa.verifiedAt.getTime() <= 15 * 60_000,
     tokenPermissions: input.token?.permissions ?? null,
     tokenSites: input.token?.siteIds ?? null,
     ownClient: technician ? null : (input.clientId ?? null),

@@ -62,7 +62,9 @@ describe('session rights of an assignment', () => {
   });
 
   it('never opens management, credentials or anything beyond seeing and sessions', () => {
-    const a = withRights(['terminal', 'view_only', 'files']);
+    const assigned = withRights(['terminal', 'view_only', 'files']);
+    // With a fresh second factor, so the reveal step-up is not what denies it.
+    const a = { ...assigned, token: { ...assigned.token, mfaVerified: true, mfaVerifiedAt: new Date(TEST_NOW.getTime() - 60_000) } };
     for (const p of ['machines.manage', 'credentials.reveal'] as const) {
       expect(decide(a, p, RESOURCES.machineA1)).toMatchObject({ allowed: false, reason: `an assignment does not grant ${p}` });
     }
