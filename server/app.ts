@@ -23,6 +23,7 @@ import { installValidation } from './http/validation.ts';
 import { loadServerIdentity } from './identity/server-identity.ts';
 import { loadMasterKey, sealingKey } from './secrets/sealing-key.ts';
 import { escrowKeyFrom } from './credentials/escrow-key.ts';
+import { RotationWorker } from './credentials/rotation-worker.ts';
 import { startOutboxWorker } from './notify/outbox-worker.ts';
 import { prepareSetup } from './setup/setup-service.ts';
 import { STEWARD_VERSION } from '../protocol/version.ts';
@@ -33,6 +34,8 @@ export interface RunningServer {
   ctx: AppContext;
   /** The one-time setup token when setup is still open, else null. */
   setupToken: string | null;
+  /** The credential worker (tests and benchmarks run a round with `tick()`). */
+  rotations: RotationWorker;
   close(): Promise<void>;
 }
 
@@ -93,6 +96,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await app.listen({ host: config.host, port: config.port });
     agents.start();
     const outbox = startOutboxWorker(ctx);
+    const rotations = new RotationWorker(ctx, { tickMs: config.credentialTickSeconds * 1000, batch: 2000, concurrency: 200 });
+    rotations.start();
     const port = (app.server.address() as AddressInfo).port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
@@ -104,10 +109,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       port,
       ctx,
       setupToken,
+      rotations,
       close: () =>
         (closing ??= (async () => {
           gateway.stopAccepting();
           sessionLinks.stopAccepting();
+          await rotations.stop();
           await sessions.closeAll('server shutting down');
           await agents.closeAll();
           await Promise.all([gateway.close(), sessionLinks.close(), consoleStreams.close()]);

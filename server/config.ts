@@ -40,6 +40,8 @@ export interface Config {
   trustProxy: string[] | null;
   /** How often live sessions are re-authorized without a notification, and their relays prove life. */
   sessionTickSeconds: number;
+  /** How often the credential worker plans new machines, queues due rotations and runs the jobs of its agents. */
+  credentialTickSeconds: number;
   /** A session nobody is attached to ends after this long. */
   sessionUnattendedSeconds: number;
 }
@@ -108,6 +110,7 @@ export function loadConfig(env: Env = process.env): Config {
     mailFrom: env.STEWARD_MAIL_FROM || 'Steward <steward@localhost>',
     trustProxy: proxyList(env.STEWARD_TRUST_PROXY),
     sessionTickSeconds: integer(env, 'STEWARD_SESSION_TICK_SECONDS', 5, 1, 60),
+    credentialTickSeconds: integer(env, 'STEWARD_CREDENTIAL_TICK_SECONDS', 10, 1, 3600),
     sessionUnattendedSeconds: integer(env, 'STEWARD_SESSION_UNATTENDED_SECONDS', 120, 5, 86_400),
   };
 }

@@ -6,6 +6,8 @@ import { authRoutes } from './auth/auth-routes.ts';
 import { mfaRoutes } from './auth/mfa-routes.ts';
 import { passwordResetRoutes } from './auth/password-reset-routes.ts';
 import type { AppContext } from './context.ts';
+import { credentialPolicyRoutes } from './credentials/credential-policy-routes.ts';
+import { credentialRoutes } from './credentials/credential-routes.ts';
 import { enrollmentRoutes } from './enrollment/enrollment-routes.ts';
 import { healthRoutes } from './health/health-routes.ts';
 import { installerRoutes } from './installers/installer-routes.ts';
@@ -41,6 +43,8 @@ export const ROUTES: ReadonlyArray<(ctx: AppContext) => FastifyPluginAsyncTypebo
   assignmentRoutes,
   sessionRoutes,
   sessionPolicyRoutes,
+  credentialPolicyRoutes,
+  credentialRoutes,
   fileTransferRoutes,
   recordingRoutes,
   reportRoutes,

@@ -29,6 +29,8 @@ export interface CredentialSetup {
 export interface CredentialSettings {
   eligibleServiceLevels: string[];
   desktopEnabledForFutureSites: boolean;
+  /** Who last changed the settings: the setup of a future site reports to them. */
+  updatedBy: string | null;
   updatedAt: Date | null;
 }
 
@@ -126,11 +128,11 @@ export async function sitesInSetup(q: Queryable): Promise<{ siteId: string; setu
 export async function credentialSettingsOf(q: Queryable): Promise<CredentialSettings> {
   const [row] = await q.select().from(credentialSettings).where(eq(credentialSettings.id, 1));
   return row
-    ? { eligibleServiceLevels: row.eligibleServiceLevels, desktopEnabledForFutureSites: row.desktopEnabledForFutureSites, updatedAt: row.updatedAt }
-    : { eligibleServiceLevels: ['elite'], desktopEnabledForFutureSites: false, updatedAt: null };
+    ? { eligibleServiceLevels: row.eligibleServiceLevels, desktopEnabledForFutureSites: row.desktopEnabledForFutureSites, updatedBy: row.updatedBy, updatedAt: row.updatedAt }
+    : { eligibleServiceLevels: ['elite'], desktopEnabledForFutureSites: false, updatedBy: null, updatedAt: null };
 }
 
-export async function saveCredentialSettings(q: Queryable, settings: Omit<CredentialSettings, 'updatedAt'>, by: string): Promise<void> {
+export async function saveCredentialSettings(q: Queryable, settings: Omit<CredentialSettings, 'updatedAt' | 'updatedBy'>, by: string): Promise<void> {
   await q
     .insert(credentialSettings)
     .values({ id: 1, ...settings, updatedBy: by })

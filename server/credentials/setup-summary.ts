@@ -46,7 +46,7 @@ export async function completeFinishedSetups(ctx: AppContext): Promise<void> {
         }
       }
       await ctx.audit.record(tx, { actorType: 'system', action: 'credential.setup_complete', outcome: 'success', targetType: 'site', targetId: siteId, details: { machines: accounts.length, notified: user && !user.disabledAt ? user.email : null } });
-      if (!user || user.disabledAt) return;
+      if (!user || user.disabledAt || accounts.length === 0) return;
       await enqueueMail(ctx, tx, [
         {
           to: user.email,

@@ -1,5 +1,6 @@
 import type { Actor } from '../access/actor.ts';
 import type { AppContext } from '../context.ts';
+import { onSiteCreated } from '../credentials/credential-policy-service.ts';
 import { sqlState, UNIQUE_VIOLATION } from '../db/open.ts';
 import { Conflict, NotFound } from '../errors.ts';
 import { authorize } from '../access/authorizer.ts';
@@ -46,6 +47,7 @@ export async function createSite(ctx: AppContext, actor: Actor, clientId: string
   try {
     return await ctx.db.transaction(async (tx) => {
       const site = await store.insertSite(tx, clientId, name.trim());
+      await onSiteCreated(tx, site.id);
       await ctx.audit.record(tx, auditOf(actor, 'site.create', 'site', site.id, { name: site.name, clientId }));
       return site;
     });
