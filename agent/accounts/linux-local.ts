@@ -35,8 +35,11 @@ export interface LinuxLocalOptions {
   root?: string;
 }
 
-/** English, unlocalised tool messages: stderr is matched below and shown to administrators. */
-const TOOL_ENV = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+/**
+ * English, unlocalised tool messages (stderr is matched below and shown to administrators); sbin on the PATH, where
+ * the shadow tools live and which a service manager's PATH may leave out.
+ */
+const TOOL_ENV = { ...process.env, PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/local/sbin:/usr/sbin:/sbin`, LC_ALL: 'C', LANG: 'C' };
 /** Membership in one of these is administrator rights (same set as the inventory's account list). */
 const ADMIN_GROUPS = ['sudo', 'wheel', 'admin'];
 /** Where we add an account: sudo on Debian/Ubuntu, wheel on RHEL/Fedora/SUSE/Arch. */
