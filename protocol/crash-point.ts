@@ -1,7 +1,10 @@
+import { readFileSync, rmSync } from 'node:fs';
+
 /**
- * Fault injection for the credential rotation's crash-safety test: with STEWARD_CRASH_AT naming a point, the process
- * kills itself (SIGKILL, no clean-up) the first time it reaches it, exactly as a power cut or an OOM kill would. Unset
- * in production; the points are named once here so the test and the code agree.
+ * Fault injection for the credential rotation's crash-safety test. With STEWARD_CRASH_FILE naming a file, a process
+ * that reaches the crash point written in that file removes the file and kills itself (SIGKILL: no clean-up, no
+ * flushing), exactly as a power cut or an OOM kill would; the test writes the next point and restarts what died.
+ * Unset in production. The points are named once here so the test and the code agree.
  */
 export type CrashPointName =
   | 'agent.prepared'
@@ -23,5 +26,15 @@ export const CRASH_POINTS: readonly CrashPointName[] = [
 ];
 
 export function crashPoint(name: CrashPointName): void {
-  if (process.env.STEWARD_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+  const file = process.env.STEWARD_CRASH_FILE;
+  if (!file) return;
+  let armed = '';
+  try {
+    armed = readFileSync(file, 'utf8').trim();
+  } catch {
+    return;
+  }
+  if (armed !== name) return;
+  rmSync(file, { force: true });
+  process.kill(process.pid, 'SIGKILL');
 }

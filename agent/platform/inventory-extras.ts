@@ -32,7 +32,8 @@ export function thisOsPlatform(nodePlatform: string = process.platform): OsPlatf
 export function inventoryExtrasForThisPlatform(nodePlatform: string = process.platform): InventoryExtras {
   switch (thisOsPlatform(nodePlatform)) {
     case 'linux':
-      return new LinuxInventoryExtras(runCommand);
+      // The same smb.conf the domain account store uses ($STEWARD_AGENT_SMB_CONF): a DC is detected where it is managed.
+      return new LinuxInventoryExtras(runCommand, { smbConf: process.env.STEWARD_AGENT_SMB_CONF || undefined });
     case 'windows':
       return new WindowsInventoryExtras(runCommand);
     case 'macos':

@@ -79,9 +79,13 @@ export async function queueJob(
   return { id: created.id, created: true };
 }
 
+/** The machine's live agent connection (machines.connection_id), for a job row in a query. */
+const currentConnection = sql`(select m.connection_id from machines m where m.id = ${credentialJobs.machineId})`;
+
 /**
- * Claims due jobs of machines connected to this replica, with a lease: a replica that dies mid-job leaves it to be
- * claimed again once the lease runs out (SKIP LOCKED keeps replicas off each other's rows).
+ * Claims due jobs of machines connected to this replica, with a lease on that agent connection: a replica that dies
+ * mid-job leaves the job to whichever replica the agent reconnects to — at once, because the lease belonged to the
+ * old connection — or to anyone once the lease runs out. SKIP LOCKED keeps replicas off each other's rows.
  */
 export async function claimDueJobs(q: Queryable, machineIds: string[], limit: number, leaseSeconds: number): Promise<CredentialJob[]> {
   if (machineIds.length === 0) return [];
@@ -92,7 +96,7 @@ export async function claimDueJobs(q: Queryable, machineIds: string[], limit: nu
       and(
         inArray(credentialJobs.state, OPEN_JOB_STATES),
         lte(credentialJobs.dueAt, sql`now()`),
-        or(isNull(credentialJobs.leaseUntil), lt(credentialJobs.leaseUntil, sql`now()`)),
+        or(isNull(credentialJobs.leaseUntil), lt(credentialJobs.leaseUntil, sql`now()`), sql`${credentialJobs.leaseConnection} is distinct from ${currentConnection}`),
         inArray(credentialJobs.machineId, machineIds),
       ),
     )
@@ -101,7 +105,7 @@ export async function claimDueJobs(q: Queryable, machineIds: string[], limit: nu
     .for('update', { skipLocked: true });
   return q
     .update(credentialJobs)
-    .set({ leaseUntil: sql`now() + make_interval(secs => ${leaseSeconds})`, attempts: sql`${credentialJobs.attempts} + 1` })
+    .set({ leaseUntil: sql`now() + make_interval(secs => ${leaseSeconds})`, leaseConnection: currentConnection, attempts: sql`${credentialJobs.attempts} + 1` })
     .where(inArray(credentialJobs.id, due))
     .returning();
 }

@@ -156,7 +156,9 @@ async function onError(ctx: AppContext, job: store.CredentialJob, account: store
     await endWithout(ctx, job, account, 'failed', [definitive ? message : `gave up after ${job.attempts} attempts: ${message}`]);
     return;
   }
-  const restart = error instanceof AgentRefusal && error.agentCode === 'job_unknown';
+  // An agent that restarted or went away is retried as soon as it is back (only connected agents' jobs are claimed);
+  // one that is connected but failing is given time.
+  const again = (error instanceof AgentRefusal && error.agentCode === 'job_unknown') || !ctx.agents.get(job.machineId);
   ctx.log.warn({ jobId: job.id, machineId: job.machineId, err: message }, 'credential job will be retried');
-  await store.requeueJob(ctx.db, job.id, message, restart ? 0 : Math.min(300, 5 * 2 ** job.attempts));
+  await store.requeueJob(ctx.db, job.id, message, again ? 0 : Math.min(300, 5 * 2 ** job.attempts));
 }

@@ -613,6 +613,8 @@ export const credentialJobs = pgTable(
     dueAt: at('due_at').notNull().defaultNow(),
     deadlineAt: at('deadline_at').notNull(),
     leaseUntil: at('lease_until'),
+    /** The agent connection the lease was taken on: once the agent reconnects (anywhere), the lease is void. */
+    leaseConnection: uuid('lease_connection'),
     requestedBy: uuid('requested_by').references(() => users.id, { onDelete: 'set null' }),
     createdAt: at('created_at').notNull().defaultNow(),
     finishedAt: at('finished_at'),

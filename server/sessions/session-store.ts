@@ -181,7 +181,7 @@ export async function sweepLostRelays(q: Queryable, silentSeconds: number, start
     .where(
       and(
         inArray(sessions.status, [...LIVE_STATUSES]),
-        sql`${silentFor} > make_interval(secs => case when ${sessions.status} = 'starting' then greatest(${silentSeconds}, ${startingSeconds}) else ${silentSeconds} end)`,
+        sql`${silentFor} > make_interval(secs => case when ${sessions.status} = 'starting' then greatest(${silentSeconds}::integer, ${startingSeconds}::integer) else ${silentSeconds}::integer end)`,
       ),
     )
     .returning({ id: sessions.id });

@@ -24,6 +24,7 @@ CREATE TABLE "credential_jobs" (
 	"due_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"deadline_at" timestamp with time zone NOT NULL,
 	"lease_until" timestamp with time zone,
+	"lease_connection" uuid,
 	"requested_by" uuid,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"finished_at" timestamp with time zone
