@@ -9,7 +9,7 @@ import { startCrashWorld, type CrashWorld } from '../helpers/crash-world.ts';
  * two-phase rotation, RUNS_PER_POINT times each, and after every kill an escrowed password opens the real account
  * (crypt(3) against the shadow file). Needs PostgreSQL: the escrow is read from the database while the server is down.
  */
-const RUNS_PER_POINT = Number(process.env.STEWARD_CRASH_RUNS ?? 4);
+const RUNS_PER_POINT = Number(process.env.STEWARD_CRASH_RUNS ?? 5);
 const havePostgres = !!process.env.DATABASE_URL;
 if (!havePostgres) console.warn('SKIPPED: credential crash-safety runs (fake root): they need DATABASE_URL (real PostgreSQL); CI sets it');
 

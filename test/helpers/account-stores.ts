@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -43,4 +43,26 @@ export function linuxPasswordOpens(root: string, name: string, password: string)
     encoding: 'utf8',
   });
   return check.stdout === 'yes';
+}
+
+export const HAVE_SAMBA = ['/usr/bin/samba-tool', '/usr/bin/testparm', '/usr/bin/setsid'].every((f) => existsSync(f));
+
+/**
+ * A throwaway Samba AD domain (CORP.TEST) provisioned with no daemon into `dir`, no admin password in argv (samba-tool
+ * makes one up). Its policy is set so rotation qualifies: minimum age 0, complexity on. Returns the smb.conf path.
+ */
+export async function provisionSambaDomain(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'empty.conf'), '');
+  const env = { ...process.env, LC_ALL: 'C' };
+  const provision = spawnSync(
+    'samba-tool',
+    ['domain', 'provision', '-s', path.join(dir, 'empty.conf'), '--realm=CORP.TEST', '--domain=CORP', '--server-role=dc', '--dns-backend=NONE', '--use-rfc2307', `--targetdir=${path.join(dir, 'dc')}`],
+    { env, encoding: 'utf8', timeout: 120_000 },
+  );
+  if (provision.status !== 0) throw new Error(`samba-tool domain provision failed: ${provision.stderr}`);
+  const smbConf = path.join(dir, 'dc/etc/smb.conf');
+  const settings = spawnSync('samba-tool', ['domain', 'passwordsettings', 'set', '--min-pwd-age=0', '--complexity=on'], { env: { ...env, SMB_CONF_PATH: smbConf }, encoding: 'utf8' });
+  if (settings.status !== 0) throw new Error(`samba-tool domain passwordsettings set failed: ${settings.stderr}`);
+  return smbConf;
 }
