@@ -39,7 +39,7 @@ export const BUILT_IN_ROLES = {
   technician: {
     name: 'Technician',
     description: 'Works on the clients, sites and machines granted to them.',
-    permissions: ['machines.view', 'machines.manage', 'sessions.join', 'sessions.view_only', 'sessions.files', 'credentials.reveal', 'reports.view'],
+    permissions: ['machines.view', 'machines.manage', 'sessions.join', 'sessions.view_only', 'sessions.files', 'credentials.manage', 'credentials.reveal', 'reports.view'],
     scope: 'granted',
   },
   remote_workforce: {

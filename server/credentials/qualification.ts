@@ -64,7 +64,7 @@ function planNoc(machine: MachineFacts, policy: CredentialPolicy, settings: Pick
     if (!coveredBy) reasons.push(`the server is a member of domain '${machine.domain ?? 'unknown'}', but no agent in this site runs on a domain controller of it (the domain account is created on a DC)`);
   }
   if (reasons.length) return { applies: true, qualified: false, reasons, username, scope, domain: machine.domain };
-  return { applies: true, qualified: true, account: { purpose: 'noc', name: username, fullName: NOC_FULL_NAME, scope }, domain: machine.domain, coveredBy };
+  return { applies: true, qualified: true, account: { purpose: 'noc', name: username, fullName: NOC_FULL_NAME, scope }, domain: coveredBy?.domain ?? machine.domain, coveredBy };
 }
 
 const sameDomain = (a: string | null, b: string | null) => !!a && !!b && a.toLowerCase() === b.toLowerCase();
