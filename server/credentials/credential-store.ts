@@ -62,7 +62,10 @@ export async function machineAccounts(q: Queryable, machineId: string): Promise<
 
 // ---- jobs ----
 
-/** Queues a job unless the account already has one open (a second trigger changes nothing but, maybe, makes it sooner). */
+/**
+ * Queues a job unless the account already has one open. A second trigger that wants it sooner moves it up and gives
+ * it its reason (an access revocation overtakes a rotation scheduled for after use).
+ */
 export async function queueJob(
   q: Queryable,
   job: { accountId: string; machineId: string; reason: JobReason; dueAt: Date; deadlineAt: Date; requestedBy: string | null },
@@ -72,7 +75,7 @@ export async function queueJob(
     .from(credentialJobs)
     .where(and(eq(credentialJobs.accountId, job.accountId), inArray(credentialJobs.state, OPEN_JOB_STATES)));
   if (open) {
-    if (job.dueAt < open.dueAt) await q.update(credentialJobs).set({ dueAt: job.dueAt }).where(eq(credentialJobs.id, open.id));
+    if (job.dueAt < open.dueAt) await q.update(credentialJobs).set({ dueAt: job.dueAt, reason: job.reason }).where(eq(credentialJobs.id, open.id));
     return { id: open.id, created: false };
   }
   const [created] = await q.insert(credentialJobs).values(job).returning({ id: credentialJobs.id });

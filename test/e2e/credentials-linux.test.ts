@@ -3,13 +3,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEvents, authTokens, credentialVersions, outboxMessages } from '../../server/db/schema.ts';
+import { auditEvents, authTokens, credentialPolicies, credentialVersions, outboxMessages, siteAccess } from '../../server/db/schema.ts';
 import { groupMembers, linuxFakeRoot, linuxPasswordOpens, passwdEntry } from '../helpers/account-stores.ts';
 import { enrollAgent, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { createSiteWithToken, setupAdmin, waitFor, ADMIN, type Api } from '../helpers/api.ts';
 import { backends } from '../helpers/db.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { awaitStepHeadroom, enrollTotp, forgetLastStep, totpCode } from '../helpers/totp.ts';
+import { createUser, grantSiteAccess, loginAs } from '../helpers/users.ts';
 
 /**
  * Automatic credentials end to end with every part real: a server, enrolled agent processes, and their account store
@@ -126,6 +127,32 @@ describe.each(backends())('automatic credentials on %s', (backend) => {
     const states = (await server.running.ctx.db.select({ state: credentialVersions.state }).from(credentialVersions)).map((v) => v.state);
     expect(states.filter((s) => s === 'current')).toHaveLength(1);
     expect(states).toContain('retired');
+  });
+
+  it('rotates once a revealer loses access to the machine, and after use when the delay is over', async () => {
+    const tech = await createUser(server, { role: 'technician' });
+    const access = await grantSiteAccess(server, tech.id, siteId, 'all');
+    const techApi = await loginAs(server, tech.email);
+    await enrollTotp(techApi); // confirming enrollment is a fresh second factor: the reveal step-up is satisfied
+    const seen = await techApi.post(`/api/v1/machines/${desktop.machineId}/credentials/remote_support/reveal`, { reason: 'ticket 4711' });
+    expect(seen.status, JSON.stringify(seen.body)).toBe(200);
+    revealed.push(seen.body.password);
+    await tick();
+    expect(linuxPasswordOpens(desktop.root, 'remote-support', seen.body.password)).toBe(true); // still has access: unchanged
+
+    await server.running.ctx.db.delete(siteAccess).where(eq(siteAccess.id, access.id));
+    await tick(); // queues the access_revoked rotation …
+    await tick(); // … and runs it
+    expect(linuxPasswordOpens(desktop.root, 'remote-support', seen.body.password)).toBe(false);
+    const rotations = await server.running.ctx.db.select().from(auditEvents).where(and(eq(auditEvents.action, 'credential.rotate'), eq(auditEvents.targetId, desktop.machineId)));
+    expect(rotations.map((r) => (r.details as { reason: string }).reason)).toContain('access_revoked');
+
+    // After use: with no delay, the rotation a reveal schedules runs at the next round.
+    await server.running.ctx.db.update(credentialPolicies).set({ rotateAfterUseMinutes: 0 }).where(eq(credentialPolicies.siteId, siteId));
+    const used = (await reveal(desktop.machineId)).password;
+    await tick();
+    expect(linuxPasswordOpens(desktop.root, 'remote-support', used)).toBe(false);
+    expect(linuxPasswordOpens(desktop.root, 'remote-support', (await reveal(desktop.machineId)).password)).toBe(true);
   });
 
   it('a server whose service runs as the NOC name, or a site below the eligible service level, is not qualified, with reasons', async () => {
