@@ -11,6 +11,7 @@ import { createAgentLogger } from './log.ts';
 import { SessionManager } from './sessions/session-manager.ts';
 import { consentPrompterForThisPlatform } from './platform/consent.ts';
 import { accountBackendsForThisPlatform } from './platform/account-backends.ts';
+import { remoteSupportShellForThisPlatform } from './platform/remote-support-shell.ts';
 import { CredentialJobs } from './credentials/credential-jobs.ts';
 import { defaultStateDir } from './platform/state-dir.ts';
 import { loadEnrollment, loadKeyPair } from './state/agent-state.ts';
@@ -95,13 +96,14 @@ async function main(): Promise<void> {
       try {
         const enrollment = loadEnrollment(stateDir);
         const keyPair = await loadKeyPair(stateDir);
-        sessions = new SessionManager({ enrollment, keyPair, stateDir, log, consent: consentPrompterForThisPlatform() });
+        const accounts = accountBackendsForThisPlatform();
+        sessions = new SessionManager({ enrollment, keyPair, stateDir, log, consent: consentPrompterForThisPlatform(), remoteSupportShell: remoteSupportShellForThisPlatform(accounts) });
         link = new AgentLink(
           {
             log,
             collectInventory: inventory,
             sessions,
-            credentials: new CredentialJobs(accountBackendsForThisPlatform(), { machineId: enrollment.machineId, serverPublicKey: enrollment.serverPublicKey, log }),
+            credentials: new CredentialJobs(accounts, { machineId: enrollment.machineId, serverPublicKey: enrollment.serverPublicKey, log }),
           },
           { enrollment, keyPair, inventoryIntervalMs: Number(process.env.STEWARD_AGENT_INVENTORY_SECONDS ?? 300) * 1000 },
         );

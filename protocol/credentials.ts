@@ -26,6 +26,10 @@ export const PasswordRules = Type.Union([
 ]);
 export type PasswordRules = Static<typeof PasswordRules>;
 
+/** The Remote Support account's name: Windows and macOS allow the space, Linux user names do not. */
+export const remoteSupportAccountName = (os: string | null) => (os === 'linux' ? 'remote-support' : 'Remote Support');
+export const REMOTE_SUPPORT_FULL_NAME = 'Remote Support';
+
 /** Which account: the desktops' Remote Support account or the servers' NOC account, local or in the domain. */
 export const ManagedAccount = Type.Object(
   {

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import os from 'node:os';
+import type { PosixAccount } from './posix-account.ts';
 
 /** What a remote terminal runs on this OS, and the environment it starts with. */
 export interface ShellLaunch {
@@ -6,6 +8,9 @@ export interface ShellLaunch {
   args: string[];
   cwd: string;
   env: Record<string, string>;
+  /** Run as this account instead of the agent's (Linux and macOS: node-pty switches to it before exec). */
+  uid?: number;
+  gid?: number;
 }
 
 /**
@@ -55,4 +60,28 @@ export function shellForThisPlatform(env: NodeJS.ProcessEnv = process.env): Shel
     default:
       throw new Error(`remote terminals are not supported on platform '${process.platform}'`);
   }
+}
+
+/**
+ * The login shell of another local account (the Remote Support account), started as that account with an
+ * environment of its own. $STEWARD_AGENT_SHELL still names the shell binary (tests avoid host profiles with it).
+ */
+export function shellAsAccount(account: PosixAccount, env: NodeJS.ProcessEnv = process.env): ShellLaunch {
+  const shell = env.STEWARD_AGENT_SHELL || account.shell;
+  return {
+    file: shell,
+    args: ['-l'],
+    cwd: existsSync(account.home) ? account.home : '/',
+    uid: account.uid,
+    gid: account.gid,
+    env: {
+      HOME: account.home,
+      USER: account.name,
+      LOGNAME: account.name,
+      SHELL: shell,
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      LANG: env.LANG ?? 'C.UTF-8',
+      TERM: 'xterm-256color',
+    },
+  };
 }

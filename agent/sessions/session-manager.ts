@@ -1,11 +1,11 @@
 import type { CommandResult } from '../../protocol/commands.ts';
 import { fromBase64, PUBLIC_KEY_BYTES, type KeyPair } from '../../protocol/identity.ts';
-import { GrantRefused, verifySessionGrant, type SignedSessionGrant } from '../../protocol/session-grant.ts';
+import { verifySessionGrant, type SignedSessionGrant } from '../../protocol/session-grant.ts';
 import type { ConsentPrompter } from '../consent/consent-prompter.ts';
 import type { Logger } from '../log.ts';
 import { loadNodePty } from '../platform/native-modules.ts';
 import { fileRootsForThisPlatform } from '../platform/file-roots.ts';
-import { shellForThisPlatform } from '../platform/shell.ts';
+import { shellForThisPlatform, type ShellLaunch } from '../platform/shell.ts';
 import { FileRoots } from './file-paths.ts';
 import type { Enrollment } from '../state/agent-state.ts';
 import { obtainConsent } from './session-consent.ts';
@@ -18,6 +18,8 @@ export interface SessionManagerOptions {
   keyPair: KeyPair;
   stateDir: string;
   log: Logger;
+  /** The shell for sessions whose grant says run-as `remote_support` (refuses where that account cannot be used). */
+  remoteSupportShell: () => Promise<ShellLaunch>;
   /** Reaches the logged-on end user for the site's consent policy; null where this platform has no way to. */
   consent: ConsentPrompter | null;
   /** How long the session link may take to attach. */
@@ -45,13 +47,11 @@ export class SessionManager {
 
   async open(request: { grant: SignedSessionGrant; cols: number; rows: number }): Promise<CommandResult<'session.open'>> {
     const grant = verifySessionGrant(request.grant, { serverPublicKey: this.serverPublicKey, machineId: this.opts.enrollment.machineId, now: new Date() });
-    if (grant.runAs !== 'agent') {
-      throw new GrantRefused(`run-as '${grant.runAs}' needs the Remote Support account, which this agent does not manage yet`);
-    }
+    // The run-as account is resolved before the grant is claimed: a refusal here does not burn the session id.
+    const launch = grant.runAs === 'remote_support' ? await this.opts.remoteSupportShell() : shellForThisPlatform();
     await this.usedGrants.claim(grant);
     const consent = await obtainConsent(this.opts.consent, grant);
     if (consent.outcome !== 'not_required') this.opts.log.info({ sessionId: grant.sessionId, consent }, 'session consent');
-    const launch = shellForThisPlatform();
     const pty = loadNodePty().spawn(launch.file, launch.args, {
       name: 'xterm-256color',
       cols: request.cols,
@@ -59,6 +59,7 @@ export class SessionManager {
       cwd: launch.cwd,
       env: launch.env,
       encoding: null,
+      ...(launch.uid !== undefined ? { uid: launch.uid, gid: launch.gid } : {}),
     });
     // node-pty emits output from the start and drops what no listener takes: keep what the shell writes while the
     // link is being attached (its first prompt, a banner) for the session, pausing the shell past the high-water mark.
@@ -90,7 +91,7 @@ export class SessionManager {
     });
     this.live.set(grant.sessionId, session);
     void session.done.then(() => this.live.delete(grant.sessionId));
-    this.opts.log.info({ sessionId: grant.sessionId, userId: grant.userId, shell: launch.file, pid: pty.pid }, 'terminal session started');
+    this.opts.log.info({ sessionId: grant.sessionId, userId: grant.userId, shell: launch.file, runAs: grant.runAs, pid: pty.pid }, 'terminal session started');
     return { shell: launch.file, pid: pty.pid, consent };
   }
 

@@ -4,7 +4,7 @@ import { credentialAccounts, credentialJobs, credentialReveals, credentialVersio
 
 export type AccountPurpose = 'remote_support' | 'noc';
 export type AccountStatus = 'in_progress' | 'created' | 'failed' | 'not_qualified';
-export type JobReason = 'setup' | 'schedule' | 'on_demand' | 'after_reveal' | 'access_revoked';
+export type JobReason = 'setup' | 'schedule' | 'on_demand' | 'after_reveal' | 'after_session' | 'access_revoked';
 export type CredentialAccount = typeof credentialAccounts.$inferSelect;
 export type CredentialJob = typeof credentialJobs.$inferSelect;
 

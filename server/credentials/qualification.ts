@@ -1,4 +1,4 @@
-import type { CredentialInspection, ManagedAccount } from '../../protocol/credentials.ts';
+import { REMOTE_SUPPORT_FULL_NAME, remoteSupportAccountName, type CredentialInspection, type ManagedAccount } from '../../protocol/credentials.ts';
 import type { CredentialPolicy, CredentialSettings } from './credential-policy-store.ts';
 import type { AccountPurpose, AccountStatus } from './credential-store.ts';
 
@@ -23,9 +23,6 @@ export type AccountPlan =
   | { applies: true; qualified: false; reasons: string[]; username: string; scope: 'local' | 'domain'; domain: string | null }
   | { applies: true; qualified: true; account: ManagedAccount; domain: string | null; coveredBy: MachineFacts | null };
 
-export const REMOTE_SUPPORT_FULL_NAME = 'Remote Support';
-/** Windows and macOS allow the space; Linux user names do not. */
-export const remoteSupportName = (os: string | null) => (os === 'linux' ? 'remote-support' : 'Remote Support');
 export const NOC_FULL_NAME = 'NOC Help Desk (Steward)';
 
 export function planAccount(
@@ -40,7 +37,7 @@ export function planAccount(
 
 function planRemoteSupport(machine: MachineFacts, policy: CredentialPolicy): AccountPlan {
   if (!policy.desktop.enabled || machine.kind !== 'desktop') return { applies: false };
-  const username = remoteSupportName(machine.os);
+  const username = remoteSupportAccountName(machine.os);
   if (!['windows', 'macos', 'linux'].includes(machine.os ?? '')) {
     return { applies: true, qualified: false, reasons: [`desktop credentials cover Windows, macOS and Linux desktops; this one reports OS '${machine.os ?? 'unknown'}'`], username, scope: 'local', domain: null };
   }

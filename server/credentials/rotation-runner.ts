@@ -1,11 +1,11 @@
 import { crashPoint } from '../../protocol/crash-point.ts';
-import { signCredentialJob, type ManagedAccount, type PasswordRules } from '../../protocol/credentials.ts';
+import { REMOTE_SUPPORT_FULL_NAME, signCredentialJob, type ManagedAccount, type PasswordRules } from '../../protocol/credentials.ts';
 import { fromBase64, toBase64 } from '../../protocol/identity.ts';
 import type { AppContext } from '../context.ts';
 import { AgentRefusal } from '../gateway/agent-connection.ts';
 import { credentialPolicyOf, type CredentialPolicy } from './credential-policy-store.ts';
 import * as store from './credential-store.ts';
-import { NOC_FULL_NAME, qualifyInspection, REMOTE_SUPPORT_FULL_NAME } from './qualification.ts';
+import { NOC_FULL_NAME, qualifyInspection } from './qualification.ts';
 
 /** How long the agent's prepared password stays valid for applying; also the job's signed expiry. */
 const JOB_EXPIRY_MS = 10 * 60_000;

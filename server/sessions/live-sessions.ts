@@ -4,6 +4,7 @@ import { findTokenHolderById, loadGrants, actorOf } from '../access/actor-store.
 import type { Actor } from '../access/actor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Db, Listen } from '../db/open.ts';
+import { rotateAfterSession } from '../credentials/rotation-triggers.ts';
 import { sessionRole } from './session-access.ts';
 import type { SessionRelay, Viewer } from './session-relay.ts';
 import { markEnded, markParticipantLeft, sessionsToEnd, sweepLostRelays, touchRelays } from './session-store.ts';
@@ -157,8 +158,9 @@ export class LiveSessions {
     this.relays.delete(relay.sessionId);
     this.track(relay.recorder.close());
     this.track(
-      markEnded(this.db, relay.sessionId, { status: 'ended', reason: outcome.reason, exitCode: outcome.exitCode }).then((changed) => {
+      markEnded(this.db, relay.sessionId, { status: 'ended', reason: outcome.reason, exitCode: outcome.exitCode }).then(async (changed) => {
         if (changed) {
+          await rotateAfterSession(this.db, relay.sessionId);
           this.audit.enqueue({
             actorType: 'system',
             action: 'session.end',

@@ -41,13 +41,15 @@ export async function requestSession(ctx: AppContext, actor: Actor, machineId: s
   const needsApproval = policy.serverApproval && machine.kind === 'server';
   if (!needsApproval && !machine.online) throw new Unavailable('the machine is offline', 'machine_offline');
   const files = authorize(actor, 'sessions.files', resource).allowed;
+  // The Remote Support account exists on desktops only; servers always run as the agent's account.
+  const runAs = machine.kind === 'desktop' ? policy.runAs : 'agent';
   const created = await ctx.db.transaction(async (tx) => {
     const row = await store.insertSession(tx, {
       machineId,
       userId: actor.userId,
       ownerTokenId: actor.token.id,
       status: needsApproval ? 'awaiting_approval' : 'starting',
-      runAs: policy.runAs,
+      runAs,
       files,
       cols: input.cols,
       rows: input.rows,
@@ -62,7 +64,7 @@ export async function requestSession(ctx: AppContext, actor: Actor, machineId: s
     requester: actor.name,
     whenNobody: policy.consentWhenNobody,
   };
-  if (!needsApproval) await openOnAgent(ctx, actor, { id: created.id, machineId, runAs: policy.runAs, files, cols: input.cols, rows: input.rows, endsAt: null, consent });
+  if (!needsApproval) await openOnAgent(ctx, actor, { id: created.id, machineId, runAs, files, cols: input.cols, rows: input.rows, endsAt: null, consent });
   return sessionView(ctx, created.id);
 }
 

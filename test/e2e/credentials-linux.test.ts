@@ -7,6 +7,7 @@ import { auditEvents, authTokens, credentialPolicies, credentialVersions, outbox
 import { groupMembers, linuxFakeRoot, linuxPasswordOpens, passwdEntry } from '../helpers/account-stores.ts';
 import { enrollAgent, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { createSiteWithToken, setupAdmin, waitFor, ADMIN, type Api } from '../helpers/api.ts';
+import { attachConsole } from '../helpers/console.ts';
 import { backends } from '../helpers/db.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { awaitStepHeadroom, enrollTotp, forgetLastStep, totpCode } from '../helpers/totp.ts';
@@ -21,6 +22,7 @@ import { createUser, grantSiteAccess, loginAs } from '../helpers/users.ts';
 describe.each(backends())('automatic credentials on %s', (backend) => {
   let server: TestServer;
   let admin: Api;
+  let adminToken: string;
   let secret: string;
   let adminUserId: string;
   let siteId: string;
@@ -52,7 +54,7 @@ describe.each(backends())('automatic credentials on %s', (backend) => {
 
   beforeAll(async () => {
     server = await startTestServer({ backend, env: { STEWARD_CREDENTIAL_TICK_SECONDS: '3600' } });
-    ({ api: admin, userId: adminUserId } = await setupAdmin(server));
+    ({ api: admin, userId: adminUserId, token: adminToken } = await setupAdmin(server));
     ({ secret } = await enrollTotp(admin));
     const site = await createSiteWithToken(admin, { maxUses: 5 });
     siteId = site.siteId;
@@ -153,6 +155,30 @@ describe.each(backends())('automatic credentials on %s', (backend) => {
     await tick();
     expect(linuxPasswordOpens(desktop.root, 'remote-support', used)).toBe(false);
     expect(linuxPasswordOpens(desktop.root, 'remote-support', (await reveal(desktop.machineId)).password)).toBe(true);
+  });
+
+  it('runs a session as the Remote Support account when the site says so, and rotates its password afterwards', async () => {
+    const uid = passwdEntry(desktop.root, 'remote-support')?.[2];
+    await tick(); // no rotation left open from earlier tests
+    // Read straight from escrow (a reveal would itself schedule a rotation).
+    const [current] = await server.running.ctx.db.select().from(credentialVersions).where(eq(credentialVersions.state, 'current'));
+    const before = Buffer.from(server.running.ctx.escrow.open(current.sealed) as Uint8Array).toString('utf8');
+    expect(linuxPasswordOpens(desktop.root, 'remote-support', before)).toBe(true);
+    const policy = (await admin.get(`/api/v1/sites/${siteId}/session-policy`)).body;
+    const { updatedAt: _u, ...sessionPolicy } = policy;
+    expect((await admin.put(`/api/v1/sites/${siteId}/session-policy`, { ...sessionPolicy, runAs: 'remote_support' })).status).toBe(200);
+    const opened = await admin.post(`/api/v1/machines/${desktop.machineId}/sessions`, { kind: 'terminal', cols: 80, rows: 24 });
+    expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+    expect(opened.body.runAs).toBe('remote_support');
+    const term = await attachConsole(server.url, opened.body.id, { token: adminToken });
+    term.type('echo uid=$(id -u) home=$HOME\r');
+    await term.waitForOutput(`uid=${uid} home=/home/remote-support`);
+    term.type('exit\r');
+    await term.waitForMessage('ended');
+    await waitFor(async () => (await admin.get(`/api/v1/machines/${desktop.machineId}/credentials`)).body[0].rotation?.reason === 'after_session', 5000, 'the after-session rotation');
+    await tick();
+    expect(linuxPasswordOpens(desktop.root, 'remote-support', before)).toBe(false);
+    await admin.put(`/api/v1/sites/${siteId}/session-policy`, { ...sessionPolicy, runAs: 'agent' });
   });
 
   it('a server whose service runs as the NOC name, or a site below the eligible service level, is not qualified, with reasons', async () => {

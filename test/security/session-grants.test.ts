@@ -160,7 +160,7 @@ describe.each(backends())('the agent checks session grants itself on %s', (backe
     await expectRefused(sessionId, { body: genuine.body, signature: 'AAAA' }, /malformed encoding/);
   });
 
-  it("refuses run-as 'remote_support' (the Remote Support account is not managed yet)", async () => {
+  it("refuses run-as 'remote_support' where Steward created no Remote Support account", async () => {
     const sessionId = await startingRow();
     await expectRefused(sessionId, serverSigned(body(sessionId, { runAs: 'remote_support' })), /Remote Support account/);
   });
