@@ -53,7 +53,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const audit = new AuditLog(database.db, log);
     const agents = new AgentRegistry(database.db, audit, log, config.heartbeatSeconds, config.missedHeartbeats);
     const sessions = new LiveSessions(database.db, audit, log, { tickMs: config.sessionTickSeconds * 1000, unattendedMs: config.sessionUnattendedSeconds * 1000, stalledViewerMs: 30_000 });
-    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, escrow, agents, sessions, version: STEWARD_VERSION };
+    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, escrow, agents, sessions, version: STEWARD_VERSION, replica: { url: config.replicaUrl ?? '' } };
 
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,
@@ -101,6 +101,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const port = (app.server.address() as AddressInfo).port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
+    ctx.replica.url = config.replicaUrl ?? url;
     log.info({ url, db: database.driver, version: STEWARD_VERSION, serverKeyFingerprint: identity.fingerprint }, 'server listening');
 
     let closing: Promise<void> | null = null;

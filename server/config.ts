@@ -40,6 +40,11 @@ export interface Config {
   trustProxy: string[] | null;
   /** How often live sessions are re-authorized without a notification, and their relays prove life. */
   sessionTickSeconds: number;
+  /**
+   * How other replicas reach this one (consoles are carried to the replica relaying their session): STEWARD_REPLICA_URL,
+   * else the listen address. Set it when several replicas share a database and listen on 0.0.0.0.
+   */
+  replicaUrl: string | null;
   /** How often the credential worker plans new machines, queues due rotations and runs the jobs of its agents. */
   credentialTickSeconds: number;
   /** A session nobody is attached to ends after this long. */
@@ -111,6 +116,13 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: proxyList(env.STEWARD_TRUST_PROXY),
     sessionTickSeconds: integer(env, 'STEWARD_SESSION_TICK_SECONDS', 5, 1, 60),
     credentialTickSeconds: integer(env, 'STEWARD_CREDENTIAL_TICK_SECONDS', 10, 1, 3600),
+    replicaUrl: replicaUrl(env.STEWARD_REPLICA_URL),
     sessionUnattendedSeconds: integer(env, 'STEWARD_SESSION_UNATTENDED_SECONDS', 120, 5, 86_400),
   };
+}
+
+function replicaUrl(value: string | undefined): string | null {
+  if (!value) return null;
+  if (!/^https?:\/\/[^/]+$/.test(value.replace(/\/+$/, ''))) throw new ConfigError('STEWARD_REPLICA_URL must be an http:// or https:// origin, e.g. http://10.0.0.5:8080');
+  return value.replace(/\/+$/, '');
 }

@@ -24,4 +24,6 @@ export interface AppContext {
   /** The remote sessions this replica relays. */
   sessions: LiveSessions;
   version: string;
+  /** How other replicas reach this one (consoles proxied to the relay that holds a session); set once listening. */
+  replica: { url: string };
 }

@@ -409,6 +409,8 @@ export const sessions = pgTable(
     /** Asked to end (an admin's kill, revocation): the relaying replica ends it and writes the outcome. */
     endRequestedAt: at('end_requested_at'),
     relayHeartbeatAt: at('relay_heartbeat_at'),
+    /** Where the session is relayed: the replica holding the agent's link; consoles on other replicas are proxied there. */
+    relayUrl: text('relay_url'),
     requestedFrom: text('requested_from'),
   },
   (t) => [index('sessions_machine_idx').on(t.machineId, t.requestedAt), index('sessions_user_idx').on(t.userId), index('sessions_status_idx').on(t.status)],

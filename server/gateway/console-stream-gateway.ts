@@ -10,7 +10,8 @@ import type { AppContext } from '../context.ts';
 import { DomainError, Forbidden, NotFound, Unauthenticated } from '../errors.ts';
 import { headerValue, originAllowed } from '../http/authenticate.ts';
 import { sessionRole } from '../sessions/session-access.ts';
-import { findSession, insertParticipant, markParticipantLeft } from '../sessions/session-store.ts';
+import { findSession, insertParticipant, markParticipantLeft, relayUrlOf } from '../sessions/session-store.ts';
+import { bridge, connectToRelay } from './console-proxy.ts';
 
 const STREAM_PATH = /^\/api\/v1\/sessions\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/stream$/;
 
@@ -19,7 +20,8 @@ const STREAM_PATH = /^\/api\/v1\/sessions\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-
  * like REST (bearer token, or the console cookie), with the Origin checked against this server so another site
  * cannot ride a signed-in browser into a shell (cross-site WebSocket hijacking); a cookie needs an Origin at all.
  * Then the one authorizer decides the role — owner, participant, or observer — and the console joins the relay.
- * Every refusal is an HTTP answer before the upgrade, with the reason, and is audited like a REST refusal.
+ * Every refusal is an HTTP answer before the upgrade, with the reason, and is audited like a REST refusal. A session
+ * relayed by another replica (the agent's link landed there) is reached through it: the console is carried over.
  */
 export function createConsoleStreamGateway(ctx: AppContext) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
@@ -30,7 +32,8 @@ export function createConsoleStreamGateway(ctx: AppContext) {
     if (!match) return false;
     const wantsObserver = new URLSearchParams(query ?? '').get('as') === 'observer';
     void admit(request, match[1], wantsObserver).then(
-      (admitted) =>
+      (admitted) => {
+        if (admitted.relayUrl !== undefined) return proxy(request, socket, head, admitted, query);
         wss.handleUpgrade(request, socket, head, (ws) => {
           // The console may type before it has joined (the join writes to the database first): keep what it sends.
           const early: [Buffer, boolean][] = [];
@@ -40,10 +43,24 @@ export function createConsoleStreamGateway(ctx: AppContext) {
             ws.off('message', hold);
             return early;
           });
-        }),
+        });
+      },
       (error: unknown) => refuse(socket, error),
     );
     return true;
+  }
+
+  /** The session is relayed by another replica: carry the console there (see console-proxy.ts). */
+  async function proxy(request: IncomingMessage, socket: Duplex, head: Buffer, admitted: { relayUrl: string; sessionId: string; address: string; actor: Actor }, query: string | undefined) {
+    let peer;
+    try {
+      peer = await connectToRelay(request, admitted.relayUrl, admitted.sessionId, query, admitted.address);
+    } catch (error) {
+      refuse(socket, error);
+      return;
+    }
+    ctx.audit.enqueue({ actorType: 'user', actorId: admitted.actor.userId, action: 'session.proxy', outcome: 'success', targetType: 'session', targetId: admitted.sessionId, address: admitted.address, details: { relayUrl: admitted.relayUrl } });
+    wss.handleUpgrade(request, socket, head, (ws) => bridge(ws, peer));
   }
 
   async function admit(request: IncomingMessage, sessionId: string, wantsObserver: boolean) {
@@ -65,10 +82,11 @@ export function createConsoleStreamGateway(ctx: AppContext) {
     }
     const relay = ctx.sessions.get(sessionId);
     if (!relay || relay.ended) {
-      if (session.status === 'active') throw new DomainError(409, 'relayed_elsewhere', 'this session is relayed by another server replica; connect through it');
+      const relayUrl = session.status === 'active' ? await relayUrlOf(ctx.db, sessionId) : null;
+      if (relayUrl && relayUrl !== ctx.replica.url) return { actor, relayUrl, address, sessionId, relay: undefined };
       throw new DomainError(410, 'session_ended', `the session is ${session.status}`);
     }
-    return { actor, relay, role: decided.role, address, sessionId };
+    return { actor, relay, role: decided.role, address, sessionId, relayUrl: undefined };
   }
 
   async function authenticate(request: IncomingMessage, origin: string | undefined, address: string): Promise<Actor> {
@@ -88,7 +106,7 @@ export function createConsoleStreamGateway(ctx: AppContext) {
     return actor;
   }
 
-  async function join(admitted: Awaited<ReturnType<typeof admit>>, ws: import('ws').WebSocket, takeEarly: () => [Buffer, boolean][]): Promise<void> {
+  async function join(admitted: Extract<Awaited<ReturnType<typeof admit>>, { relayUrl: undefined }>, ws: import('ws').WebSocket, takeEarly: () => [Buffer, boolean][]): Promise<void> {
     const { actor, relay, role, address, sessionId } = admitted;
     try {
       const participant = await insertParticipant(ctx.db, { sessionId, userId: actor.userId, role, address });

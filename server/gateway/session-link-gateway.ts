@@ -54,7 +54,7 @@ export function createSessionLinkGateway(ctx: AppContext) {
       }
       if (target.status !== 'starting' || ctx.sessions.get(message.sessionId)) throw new LinkRefused(`the session is ${target.status}, not starting`);
       if (!target.userId || !target.ownerTokenId) throw new LinkRefused('the session has no owner any more');
-      if (!(await markActive(ctx.db, message.sessionId))) throw new LinkRefused('the session is no longer starting');
+      if (!(await markActive(ctx.db, message.sessionId, ctx.replica.url))) throw new LinkRefused('the session is no longer starting');
       clearTimeout(timer);
       const policy = await sessionPolicyOf(ctx.db, target.siteId);
       // From 'attached' on the agent streams output: the relay must listen before the next event-loop turn.

@@ -101,13 +101,19 @@ export async function listSessions(q: Queryable, filter: { machineId?: string; s
 }
 
 /** `starting` → `active` once the agent's link attached; false when the session is no longer starting. */
-export async function markActive(q: Queryable, id: string): Promise<boolean> {
+export async function markActive(q: Queryable, id: string, relayUrl: string): Promise<boolean> {
   const rows = await q
     .update(sessions)
-    .set({ status: 'active', startedAt: sql`now()`, relayHeartbeatAt: sql`now()` })
+    .set({ status: 'active', startedAt: sql`now()`, relayHeartbeatAt: sql`now()`, relayUrl })
     .where(and(eq(sessions.id, id), eq(sessions.status, 'starting'), isNull(sessions.endRequestedAt)))
     .returning({ id: sessions.id });
   return rows.length === 1;
+}
+
+/** The replica relaying a live session (internal: never part of the session's public view). */
+export async function relayUrlOf(q: Queryable, id: string): Promise<string | null> {
+  const [row] = await q.select({ relayUrl: sessions.relayUrl }).from(sessions).where(eq(sessions.id, id));
+  return row?.relayUrl ?? null;
 }
 
 /** Ends a session that is still live; returns false when something else ended it first. */
