@@ -24,6 +24,7 @@ import { loadServerIdentity } from './identity/server-identity.ts';
 import { loadMasterKey, sealingKey } from './secrets/sealing-key.ts';
 import { escrowKeyFrom } from './credentials/escrow-key.ts';
 import { RotationWorker } from './credentials/rotation-worker.ts';
+import { ReplicaAuth } from './replicas/replica-auth.ts';
 import { startOutboxWorker } from './notify/outbox-worker.ts';
 import { prepareSetup } from './setup/setup-service.ts';
 import { STEWARD_VERSION } from '../protocol/version.ts';
@@ -51,9 +52,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const identity = await loadServerIdentity(database.db, secrets);
     await syncBuiltInRoles(database.db);
     const audit = new AuditLog(database.db, log);
-    const agents = new AgentRegistry(database.db, audit, log, config.heartbeatSeconds, config.missedHeartbeats);
+    const replica = { url: config.replicaUrl ?? '' };
+    const replicaAuth = new ReplicaAuth(masterKey);
+    const agents = new AgentRegistry(database.db, audit, log, config.heartbeatSeconds, config.missedHeartbeats, { replica, auth: replicaAuth });
     const sessions = new LiveSessions(database.db, audit, log, { tickMs: config.sessionTickSeconds * 1000, unattendedMs: config.sessionUnattendedSeconds * 1000, stalledViewerMs: 30_000 });
-    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, escrow, agents, sessions, version: STEWARD_VERSION, replica: { url: config.replicaUrl ?? '' } };
+    const ctx: AppContext = { config, db: database.db, driver: database.driver, log, audit, identity, secrets, escrow, agents, sessions, version: STEWARD_VERSION, replica, replicaAuth };
 
     const app = Fastify({
       loggerInstance: log as FastifyBaseLogger,

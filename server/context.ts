@@ -5,6 +5,7 @@ import type { Db, DbDriver } from './db/open.ts';
 import type { AgentRegistry } from './gateway/agent-registry.ts';
 import type { ServerIdentity } from './identity/server-identity.ts';
 import type { EscrowKey } from './credentials/escrow-key.ts';
+import type { ReplicaAuth } from './replicas/replica-auth.ts';
 import type { SealingKey } from './secrets/sealing-key.ts';
 import type { LiveSessions } from './sessions/live-sessions.ts';
 
@@ -26,4 +27,6 @@ export interface AppContext {
   version: string;
   /** How other replicas reach this one (consoles proxied to the relay that holds a session); set once listening. */
   replica: { url: string };
+  /** Signs and checks replica-to-replica requests (key derived from the master key). */
+  replicaAuth: ReplicaAuth;
 }

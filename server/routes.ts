@@ -14,6 +14,7 @@ import { installerRoutes } from './installers/installer-routes.ts';
 import { machineRoutes } from './machines/machine-routes.ts';
 import { meRoutes } from './me/me-routes.ts';
 import { recordingRoutes } from './recordings/recording-routes.ts';
+import { replicaRoutes } from './replicas/replica-routes.ts';
 import { reportRoutes } from './reports/report-routes.ts';
 import { roleRoutes } from './roles/role-routes.ts';
 import { fileTransferRoutes } from './sessions/file-transfer-routes.ts';
@@ -45,6 +46,7 @@ export const ROUTES: ReadonlyArray<(ctx: AppContext) => FastifyPluginAsyncTypebo
   sessionPolicyRoutes,
   credentialPolicyRoutes,
   credentialRoutes,
+  replicaRoutes,
   fileTransferRoutes,
   recordingRoutes,
   reportRoutes,

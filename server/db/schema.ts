@@ -202,6 +202,8 @@ export const machines = pgTable(
     online: boolean('online').notNull().default(false),
     /** Identifies the live connection; a newer connection overwrites it, and the older one then closes. */
     connectionId: uuid('connection_id'),
+    /** The replica holding that connection (its STEWARD_REPLICA_URL): other replicas send it commands through there. */
+    connectedVia: text('connected_via'),
     connectedAt: at('connected_at'),
     lastSeenAt: at('last_seen_at'),
     lastAddress: text('last_address'),

@@ -7,6 +7,13 @@ import { Unavailable } from '../errors.ts';
 import { markConnectionsClosed, markDisconnected, sweepOffline, touchConnections } from '../machines/presence-store.ts';
 import type { AgentConnection } from './agent-connection.ts';
 import { ConnectionClaims } from './connection-claims.ts';
+import { eq } from 'drizzle-orm';
+import { machines } from '../db/schema.ts';
+import { forwardAgentCommand } from '../replicas/agent-command-forwarding.ts';
+import type { ReplicaAuth } from '../replicas/replica-auth.ts';
+
+/** As AgentConnection.request's default. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
 /**
  * The agent connections this replica holds, and their liveness. State here is only the live sockets; presence lives
@@ -32,8 +39,9 @@ export class AgentRegistry {
     private readonly log: Logger,
     private readonly heartbeatSeconds: number,
     private readonly missedHeartbeats: number,
+    private readonly forwarding: { replica: { url: string }; auth: ReplicaAuth },
   ) {
-    this.claims = new ConnectionClaims(db);
+    this.claims = new ConnectionClaims(db, forwarding.replica);
   }
 
   get size(): number {
@@ -81,9 +89,21 @@ export class AgentRegistry {
     });
   }
 
-  async request<N extends CommandName>(machineId: string, name: N, params: CommandParams<N>, timeoutMs?: number): Promise<CommandResult<N>> {
+  /**
+   * Runs a command on the machine's agent: here when it is connected here, else through the replica that holds its
+   * connection (several replicas share one database, and an agent connects to whichever the load balancer picks).
+   */
+  async request<N extends CommandName>(machineId: string, name: N, params: CommandParams<N>, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<CommandResult<N>> {
+    if (this.live.has(machineId)) return this.requestLocal(machineId, name, params, timeoutMs);
+    const [machine] = await this.db.select({ online: machines.online, connectedVia: machines.connectedVia }).from(machines).where(eq(machines.id, machineId));
+    if (!machine?.online || !machine.connectedVia || machine.connectedVia === this.forwarding.replica.url) throw new Unavailable('the agent is not connected', 'machine_offline');
+    return forwardAgentCommand(this.forwarding.auth, machine.connectedVia, { machineId, name, params, timeoutMs });
+  }
+
+  /** Only an agent connected to this replica (what another replica's forwarded command may use). */
+  async requestLocal<N extends CommandName>(machineId: string, name: N, params: CommandParams<N>, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<CommandResult<N>> {
     const conn = this.live.get(machineId);
-    if (!conn) throw new Unavailable('the agent is not connected to this server');
+    if (!conn) throw new Unavailable('the agent is not connected to this replica', 'agent_not_here');
     return conn.request(name, params, timeoutMs);
   }
 

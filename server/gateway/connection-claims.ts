@@ -24,7 +24,11 @@ export class ConnectionClaims {
   private queue: Waiting[] = [];
   private writing = false;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** This replica's address for its peers (read at write time: it is known once the server listens). */
+    private readonly replica: { url: string },
+  ) {}
 
   claim(claim: Claim): Promise<ClaimOutcome> {
     return new Promise((resolve, reject) => {
@@ -65,7 +69,7 @@ export class ConnectionClaims {
     );
     const result = await this.db.execute(sql`
       update machines m
-         set online = true, connection_id = c.connection_id, connected_at = now(), last_seen_at = now(), last_address = c.address
+         set online = true, connection_id = c.connection_id, connected_via = ${this.replica.url}::text, connected_at = now(), last_seen_at = now(), last_address = c.address
         from (values ${values}) as c(machine_id, agent_key, connection_id, address)
        where m.id = c.machine_id and m.agent_public_key = c.agent_key
       returning m.id, m.inventory_hash`);

@@ -77,6 +77,32 @@ describe.skipIf(!havePostgres)('a session reached through another replica', () =
     expect((await viaB.waitForMessage('ended')).exitCode).toBe(7);
   });
 
+  it('opens a session through replica B although the agent is connected to A (the command is forwarded)', async () => {
+    const adminOnB = (await import('../helpers/api.ts')).apiClient(b.url, adminToken);
+    const opened = await adminOnB.post(`/api/v1/machines/${machineId}/sessions`, { kind: 'terminal', cols: 80, rows: 24 });
+    expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+    const term = await attachConsole(b.url, opened.body.id, { token: adminToken });
+    term.type('echo forwarded-ok\r');
+    await term.waitForOutput('forwarded-ok');
+    await adminOnB.delete(`/api/v1/sessions/${opened.body.id}`);
+    await term.closed;
+  });
+
+  it('refuses a forged replica request: only replicas (holding the master key) may forward commands', async () => {
+    const res = await fetch(`${a.url}/api/v1/internal/agent-commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-steward-replica': `t=${Date.now()},sig=${'0'.repeat(64)}` },
+      body: JSON.stringify({ machineId, name: 'agent.ping', params: { echo: 'x' }, timeoutMs: 1000 }),
+    });
+    expect(res.status).toBe(401);
+    const admin401 = await fetch(`${a.url}/api/v1/internal/agent-commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ machineId, name: 'agent.ping', params: { echo: 'x' }, timeoutMs: 1000 }),
+    });
+    expect(admin401.status).toBe(401);
+  });
+
   it('passes the relaying replica\'s refusal on: a stranger gets 403 through B too', async () => {
     const opened = await admin.post(`/api/v1/machines/${machineId}/sessions`, { kind: 'terminal', cols: 80, rows: 24 });
     const stranger = await createUser(b, { role: 'technician' });

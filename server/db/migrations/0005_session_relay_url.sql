@@ -1,1 +1,0 @@
-ALTER TABLE "sessions" ADD COLUMN "relay_url" text;
