@@ -4,14 +4,15 @@ import { demand } from '../access/demand.ts';
 import { auditOf } from '../audit/audit-event.ts';
 import type { AppContext } from '../context.ts';
 import { DomainError, Forbidden, Invalid, NotFound } from '../errors.ts';
-import { findSession } from './session-store.ts';
+import { RelayedElsewhere } from '../replicas/http-forwarding.ts';
+import { findSession, relayUrlOf } from './session-store.ts';
 
 /** The largest upload the server relays. */
 export const UPLOAD_LIMIT_BYTES = 256 * 1024 * 1024;
 
 /**
  * File transfer within a live session: `sessions.files` over the machine (the `files` right for assigned users), a
- * session that was granted with files, and a relay on this replica. Every transfer, refused or done, is audited with
+ * session that was granted with files, and its relay (on another replica, the request is carried there). Every transfer, refused or done, is audited with
  * the path, size and SHA-256.
  */
 async function transferTarget(ctx: AppContext, actor: Actor, sessionId: string) {
@@ -24,7 +25,8 @@ async function transferTarget(ctx: AppContext, actor: Actor, sessionId: string) 
   if (!session.files) throw new Forbidden('this session was started without the files right');
   const relay = ctx.sessions.get(sessionId);
   if (!relay || relay.ended) {
-    if (session.status === 'active') throw new DomainError(409, 'relayed_elsewhere', 'this session is relayed by another server replica; connect through it');
+    const relayUrl = session.status === 'active' ? await relayUrlOf(ctx.db, sessionId) : null;
+    if (relayUrl && relayUrl !== ctx.replica.url) throw new RelayedElsewhere(relayUrl);
     throw new DomainError(410, 'session_ended', `the session is ${session.status}`);
   }
   return { session, relay };

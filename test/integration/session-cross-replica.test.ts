@@ -1,3 +1,7 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents, users } from '../../server/db/schema.ts';
@@ -86,6 +90,26 @@ describe.skipIf(!havePostgres)('a session reached through another replica', () =
     await term.waitForOutput('forwarded-ok');
     await adminOnB.delete(`/api/v1/sessions/${opened.body.id}`);
     await term.closed;
+  });
+
+  it('carries file transfers to the relaying replica: upload and download through B', async () => {
+    const opened = await admin.post(`/api/v1/machines/${machineId}/sessions`, { kind: 'terminal', cols: 80, rows: 24 });
+    expect(opened.status).toBe(201);
+    const target = path.join(os.tmpdir(), `steward-xreplica-${Date.now()}.bin`);
+    const content = randomBytes(300_000);
+    const put = await fetch(`${b.url}/api/v1/sessions/${opened.body.id}/files?path=${encodeURIComponent(target)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/octet-stream', 'x-content-sha256': createHash('sha256').update(content).digest('hex') },
+      body: content,
+    });
+    expect(put.status, await put.clone().text()).toBe(201);
+    expect(readFileSync(target).equals(content)).toBe(true);
+    const get = await fetch(`${b.url}/api/v1/sessions/${opened.body.id}/files?path=${encodeURIComponent(target)}`, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(get.status).toBe(200);
+    expect(get.headers.get('x-file-size')).toBe(String(content.length));
+    expect(Buffer.from(await get.arrayBuffer()).equals(content)).toBe(true);
+    rmSync(target, { force: true });
+    await admin.delete(`/api/v1/sessions/${opened.body.id}`);
   });
 
   it('refuses a forged replica request: only replicas (holding the master key) may forward commands', async () => {
