@@ -3,9 +3,10 @@ import { authorize } from '../access/authorizer.ts';
 import { demand } from '../access/demand.ts';
 import { auditOf } from '../audit/audit-event.ts';
 import type { AppContext } from '../context.ts';
+import { demandSite } from '../tenancy/site-demand.ts';
 import type { Queryable } from '../db/open.ts';
-import { DomainError, Invalid, NotFound } from '../errors.ts';
-import { findSite, listAllSites } from '../tenancy/tenancy-store.ts';
+import { DomainError, Invalid } from '../errors.ts';
+import { listAllSites } from '../tenancy/tenancy-store.ts';
 import { credentialPolicyOf, credentialSettingsOf, saveCredentialPolicy, saveCredentialSettings, type CredentialPolicy, type CredentialSettings } from './credential-policy-store.ts';
 import { planSite } from './credential-setup.ts';
 import { cancelOpenJobs, siteAccounts } from './credential-store.ts';
@@ -29,18 +30,9 @@ export function validatePolicy(policy: CredentialPolicy): void {
   if (policy.rotation.mode === 'characters' && policy.rotation.classes.length === 0) throw new Invalid('rotation.classes needs at least one character class');
 }
 
-async function siteFor(ctx: AppContext, actor: Actor, siteId: string, permission: 'machines.view' | 'credentials.manage') {
-  const site = await findSite(ctx.db, siteId);
-  if (!site) {
-    await demand(ctx, actor, permission, { type: 'collection', of: 'sites' });
-    throw new NotFound('site not found');
-  }
-  await demand(ctx, actor, permission, { type: 'site', siteId, clientId: site.clientId });
-  return site;
-}
 
 export async function getCredentialPolicy(ctx: AppContext, actor: Actor, siteId: string) {
-  await siteFor(ctx, actor, siteId, 'machines.view');
+  await demandSite(ctx, actor, siteId, 'machines.view');
   return credentialPolicyOf(ctx.db, siteId);
 }
 
@@ -49,7 +41,7 @@ export async function getCredentialPolicy(ctx: AppContext, actor: Actor, siteId:
  * setup run: every machine is planned, jobs are queued, and the settings stay locked (409) until the run is over.
  */
 export async function putCredentialPolicy(ctx: AppContext, actor: Actor, siteId: string, input: CredentialPolicy) {
-  const site = await siteFor(ctx, actor, siteId, 'credentials.manage');
+  const site = await demandSite(ctx, actor, siteId, 'credentials.manage');
   validatePolicy(input);
   await ctx.db.transaction((tx) => applyPolicy(ctx, tx, actor, siteId, site.name, () => input));
   return credentialPolicyOf(ctx.db, siteId);

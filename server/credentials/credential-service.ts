@@ -7,7 +7,7 @@ import { markTokenMfaVerified } from '../auth/auth-store.ts';
 import type { AppContext } from '../context.ts';
 import { Conflict, Forbidden, NotFound } from '../errors.ts';
 import { machineResource } from '../machines/machine-service.ts';
-import { findSite } from '../tenancy/tenancy-store.ts';
+import { demandSite } from '../tenancy/site-demand.ts';
 import { credentialPolicyOf } from './credential-policy-store.ts';
 import * as store from './credential-store.ts';
 import { siteStatus } from './setup-summary.ts';
@@ -36,12 +36,7 @@ const accountView = (a: store.CredentialAccount, openJob: store.CredentialJob | 
 
 /** Per-site status (each purpose aggregated) with per-machine details and reasons, for machines the caller sees. */
 export async function siteCredentialStatus(ctx: AppContext, actor: Actor, siteId: string) {
-  const site = await findSite(ctx.db, siteId);
-  if (!site) {
-    await demand(ctx, actor, 'machines.view', { type: 'collection', of: 'sites' });
-    throw new NotFound('site not found');
-  }
-  await demand(ctx, actor, 'machines.view', { type: 'site', siteId, clientId: site.clientId });
+  const site = await demandSite(ctx, actor, siteId, 'machines.view');
   const policy = await credentialPolicyOf(ctx.db, siteId);
   const rows = (await store.siteAccounts(ctx.db, siteId)).filter((r) => authorize(actor, 'machines.view', { type: 'machine', machineId: r.account.machineId, siteId, clientId: site.clientId }).allowed);
   const machines = await Promise.all(
