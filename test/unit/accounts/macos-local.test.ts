@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MacosLocalAccounts, parseDsclRead, policyFromAccountPolicies } from '../../../agent/accounts/macos-local.ts';
+import { MacosLocalAccounts, parseDsclRead } from '../../../agent/accounts/macos-local.ts';
+import { policyFromAccountPolicies } from '../../../agent/accounts/macos-password-policy.ts';
 import { StdinTranscriptRunner, answer, loadStdinTranscript, type StdinScripted } from '../../helpers/stdin-transcript-runner.ts';
 
 // Contract tests: transcripts carry the exact argv (and, for dscl's interactive mode, the first stdin line) and
