@@ -1,5 +1,6 @@
 /** macOS account policies (pwpolicy -getaccountpolicies, as JSON) read as the endpoint password policy. */
 import type { CharacterClass, EndpointPasswordPolicy } from './account-backend.ts';
+
 interface PolicyRule {
   policyContent?: unknown;
   policyIdentifier?: unknown;

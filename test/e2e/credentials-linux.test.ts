@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEvents, authTokens, credentialPolicies, credentialVersions, outboxMessages, siteAccess } from '../../server/db/schema.ts';
+import { auditEvents, authTokens, credentialAccounts, credentialPolicies, credentialVersions, outboxMessages, siteAccess } from '../../server/db/schema.ts';
 import { groupMembers, linuxFakeRoot, linuxPasswordOpens, passwdEntry } from '../helpers/account-stores.ts';
 import { enrollAgent, startAgent, type AgentProcess } from '../helpers/agent-process.ts';
 import { createSiteWithToken, setupAdmin, waitFor, ADMIN, type Api } from '../helpers/api.ts';
@@ -179,6 +179,19 @@ describe.each(backends())('automatic credentials on %s', (backend) => {
     await tick();
     expect(linuxPasswordOpens(desktop.root, 'remote-support', before)).toBe(false);
     await admin.put(`/api/v1/sites/${siteId}/session-policy`, { ...sessionPolicy, runAs: 'agent' });
+  });
+
+  it('rotates on schedule once the password is older than the site\'s maximum age', async () => {
+    await tick();
+    const [current] = await server.running.ctx.db.select().from(credentialVersions).where(eq(credentialVersions.state, 'current'));
+    const before = Buffer.from(server.running.ctx.escrow.open(current.sealed) as Uint8Array).toString('utf8');
+    await server.running.ctx.db.update(credentialAccounts).set({ lastRotatedAt: new Date(Date.now() - 31 * 86400_000) }).where(eq(credentialAccounts.machineId, desktop.machineId));
+    await tick(); // queues the scheduled rotation and runs it
+    expect(linuxPasswordOpens(desktop.root, 'remote-support', before)).toBe(false);
+    const [account] = (await admin.get(`/api/v1/machines/${desktop.machineId}/credentials`)).body;
+    expect(Date.now() - Date.parse(account.lastRotatedAt)).toBeLessThan(60_000);
+    const scheduled = await server.running.ctx.db.select().from(auditEvents).where(and(eq(auditEvents.action, 'credential.rotate'), eq(auditEvents.targetId, desktop.machineId)));
+    expect(scheduled.map((r) => (r.details as { reason: string }).reason)).toContain('schedule');
   });
 
   it('a server whose service runs as the NOC name, or a site below the eligible service level, is not qualified, with reasons', async () => {
