@@ -1,24 +1,7 @@
 import type { CommandRunner } from '../platform/run-command.ts';
-import {
-  AccountBackendError,
-  STEWARD_MARKER,
-  type AccountBackend,
-  type AccountState,
-  type EndpointPasswordPolicy,
-  type ManagedAccountSpec,
-  type ServiceAccountUse,
-} from './account-backend.ts';
-import {
-  SERVICE_ACCOUNTS_SCRIPT,
-  accountFields,
-  accountScript,
-  asArray,
-  checkWindowsName,
-  parseServiceAccounts,
-  refuse,
-  runAccountScript,
-  text,
-} from './windows-powershell.ts';
+import { WindowsAccountStore } from './windows-account-store.ts';
+import { AccountBackendError, type EndpointPasswordPolicy } from './account-backend.ts';
+import { accountScript, asArray, refuse, runAccountScript, text } from './windows-powershell.ts';
 
 /**
  * Steward's NOC account as a domain account, run on a Windows domain controller through the ActiveDirectory
@@ -110,73 +93,29 @@ export const AD_POLICY_SCRIPT = accountScript([
 /** AD's "password must meet complexity requirements": 3 of 4 categories, and not the account name. */
 const COMPLEXITY_MIN_CLASSES = 3;
 
-export class WindowsAdAccounts implements AccountBackend {
+export class WindowsAdAccounts extends WindowsAccountStore {
   readonly kind = 'windows-ad' as const;
   readonly scope = 'domain' as const;
 
-  constructor(private readonly run: CommandRunner) {}
+  constructor(run: CommandRunner) {
+    super(
+      run,
+      {
+        lookup: AD_LOOKUP_SCRIPT,
+        create: AD_CREATE_SCRIPT,
+        setPassword: AD_SET_PASSWORD_SCRIPT,
+        ensureAdmin: AD_ENSURE_ADMIN_SCRIPT,
+        verify: AD_VERIFY_SCRIPT,
+        disable: AD_DISABLE_SCRIPT,
+        remove: AD_REMOVE_SCRIPT,
+      },
+      { where: ' in the domain', makeAdmin: (name) => `add ${name} to Domain Admins` },
+    );
+  }
 
   async readPolicy(): Promise<EndpointPasswordPolicy> {
     return policyFromAdPolicies(await runAccountScript(this.run, 'read the domain password policy', AD_POLICY_SCRIPT, {}));
   }
-
-  async lookup(name: string): Promise<AccountState | null> {
-    checkWindowsName(name);
-    const what = `look up ${name} in the domain`;
-    const r = await runAccountScript(this.run, what, AD_LOOKUP_SCRIPT, { name });
-    if (r.found === false) return null;
-    return toState(accountFields(what, r));
-  }
-
-  async create(spec: ManagedAccountSpec, password: string): Promise<AccountState> {
-    checkWindowsName(spec.name);
-    const what = `create ${spec.name} in the domain`;
-    const params = { name: spec.name, fullName: spec.fullName, description: STEWARD_MARKER };
-    return toState(accountFields(what, await runAccountScript(this.run, what, AD_CREATE_SCRIPT, params, password)));
-  }
-
-  async setPassword(name: string, password: string): Promise<void> {
-    checkWindowsName(name);
-    await runAccountScript(this.run, `set the password of ${name}`, AD_SET_PASSWORD_SCRIPT, { name }, password);
-  }
-
-  async ensureAdmin(name: string): Promise<void> {
-    checkWindowsName(name);
-    await runAccountScript(this.run, `add ${name} to Domain Admins`, AD_ENSURE_ADMIN_SCRIPT, { name });
-  }
-
-  async verifyPassword(name: string, password: string): Promise<boolean> {
-    checkWindowsName(name);
-    const what = `verify the password of ${name}`;
-    const r = await runAccountScript(this.run, what, AD_VERIFY_SCRIPT, { name }, password);
-    if (typeof r.valid !== 'boolean') throw new AccountBackendError('tool_failed', `${what}: no verdict from ValidateCredentials`);
-    return r.valid;
-  }
-
-  async disable(name: string): Promise<void> {
-    checkWindowsName(name);
-    await runAccountScript(this.run, `disable ${name}`, AD_DISABLE_SCRIPT, { name });
-  }
-
-  async remove(name: string): Promise<void> {
-    checkWindowsName(name);
-    await runAccountScript(this.run, `remove ${name}`, AD_REMOVE_SCRIPT, { name });
-  }
-
-  async serviceAccounts(): Promise<ServiceAccountUse[]> {
-    return parseServiceAccounts(await runAccountScript(this.run, 'list service accounts', SERVICE_ACCOUNTS_SCRIPT, {}, undefined, 120_000));
-  }
-}
-
-function toState(f: ReturnType<typeof accountFields>): AccountState {
-  return {
-    name: f.name,
-    id: f.sid,
-    fullName: f.fullName,
-    managedBySteward: f.description.includes(STEWARD_MARKER),
-    admin: f.admin,
-    enabled: f.enabled,
-  };
 }
 
 interface AdPolicy {

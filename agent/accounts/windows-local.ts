@@ -1,22 +1,7 @@
 import type { CommandRunner } from '../platform/run-command.ts';
-import {
-  AccountBackendError,
-  STEWARD_MARKER,
-  type AccountBackend,
-  type AccountState,
-  type EndpointPasswordPolicy,
-  type ManagedAccountSpec,
-  type ServiceAccountUse,
-} from './account-backend.ts';
-import {
-  SERVICE_ACCOUNTS_SCRIPT,
-  accountFields,
-  accountScript,
-  checkWindowsName,
-  parseServiceAccounts,
-  refuse,
-  runAccountScript,
-} from './windows-powershell.ts';
+import { WindowsAccountStore } from './windows-account-store.ts';
+import { AccountBackendError, type EndpointPasswordPolicy } from './account-backend.ts';
+import { accountScript, refuse, runAccountScript } from './windows-powershell.ts';
 
 /**
  * Steward's account in the local SAM of a Windows desktop ("Remote Support") or standalone server ("NOC_HelpDesk"),
@@ -108,75 +93,31 @@ export const LOCAL_POLICY_SCRIPT = accountScript([
 /** Windows "password must meet complexity requirements": 3 of 4 categories, and not the account name. */
 const COMPLEXITY_MIN_CLASSES = 3;
 
-export class WindowsLocalAccounts implements AccountBackend {
+export class WindowsLocalAccounts extends WindowsAccountStore {
   readonly kind = 'windows-local' as const;
   readonly scope = 'local' as const;
 
-  constructor(private readonly run: CommandRunner) {}
+  constructor(run: CommandRunner) {
+    super(
+      run,
+      {
+        lookup: LOCAL_LOOKUP_SCRIPT,
+        create: LOCAL_CREATE_SCRIPT,
+        setPassword: LOCAL_SET_PASSWORD_SCRIPT,
+        ensureAdmin: LOCAL_ENSURE_ADMIN_SCRIPT,
+        verify: LOCAL_VERIFY_SCRIPT,
+        disable: LOCAL_DISABLE_SCRIPT,
+        remove: LOCAL_REMOVE_SCRIPT,
+      },
+      { where: '', makeAdmin: (name) => `make ${name} an administrator` },
+    );
+  }
 
   async readPolicy(): Promise<EndpointPasswordPolicy> {
     const r = await runAccountScript(this.run, 'read the local password policy', LOCAL_POLICY_SCRIPT, {});
     if (typeof r.inf !== 'string') throw new AccountBackendError('tool_failed', 'read the local password policy: secedit exported nothing');
     return policyFromSeceditInf(r.inf);
   }
-
-  async lookup(name: string): Promise<AccountState | null> {
-    checkWindowsName(name);
-    const what = `look up ${name}`;
-    const r = await runAccountScript(this.run, what, LOCAL_LOOKUP_SCRIPT, { name });
-    if (r.found === false) return null;
-    return toState(accountFields(what, r));
-  }
-
-  async create(spec: ManagedAccountSpec, password: string): Promise<AccountState> {
-    checkWindowsName(spec.name);
-    const what = `create ${spec.name}`;
-    const params = { name: spec.name, fullName: spec.fullName, description: STEWARD_MARKER };
-    return toState(accountFields(what, await runAccountScript(this.run, what, LOCAL_CREATE_SCRIPT, params, password)));
-  }
-
-  async setPassword(name: string, password: string): Promise<void> {
-    checkWindowsName(name);
-    await runAccountScript(this.run, `set the password of ${name}`, LOCAL_SET_PASSWORD_SCRIPT, { name }, password);
-  }
-
-  async ensureAdmin(name: string): Promise<void> {
-    checkWindowsName(name);
-    await runAccountScript(this.run, `make ${name} an administrator`, LOCAL_ENSURE_ADMIN_SCRIPT, { name });
-  }
-
-  async verifyPassword(name: string, password: string): Promise<boolean> {
-    checkWindowsName(name);
-    const what = `verify the password of ${name}`;
-    const r = await runAccountScript(this.run, what, LOCAL_VERIFY_SCRIPT, { name }, password);
-    if (typeof r.valid !== 'boolean') throw new AccountBackendError('tool_failed', `${what}: no verdict from ValidateCredentials`);
-    return r.valid;
-  }
-
-  async disable(name: string): Promise<void> {
-    checkWindowsName(name);
-    await runAccountScript(this.run, `disable ${name}`, LOCAL_DISABLE_SCRIPT, { name });
-  }
-
-  async remove(name: string): Promise<void> {
-    checkWindowsName(name);
-    await runAccountScript(this.run, `remove ${name}`, LOCAL_REMOVE_SCRIPT, { name });
-  }
-
-  async serviceAccounts(): Promise<ServiceAccountUse[]> {
-    return parseServiceAccounts(await runAccountScript(this.run, 'list service accounts', SERVICE_ACCOUNTS_SCRIPT, {}, undefined, 120_000));
-  }
-}
-
-function toState(f: ReturnType<typeof accountFields>): AccountState {
-  return {
-    name: f.name,
-    id: f.sid,
-    fullName: f.fullName,
-    managedBySteward: f.description.includes(STEWARD_MARKER),
-    admin: f.admin,
-    enabled: f.enabled,
-  };
 }
 
 /** [System Access] of a security template: "MinimumPasswordAge = 0" lines (secedit export format). */
