@@ -104,6 +104,19 @@ describe.each(backends())('credential policies on %s', (backend) => {
     expect(jobs.filter((j) => j.machineId === member.id)).toHaveLength(0);
   });
 
+  it('plans a machine enrolled later into an enabled site at the next round, with no one asking', async () => {
+    const siteId = siteIds[11];
+    await server.running.ctx.db.update(credentialPolicies).set({ setupCompletedAt: new Date() });
+    expect((await admin.put(`/api/v1/sites/${siteId}/credential-policy`, body({ desktop: { enabled: true } }))).status).toBe(200);
+    const late = await createMachine(server, siteId, 'late-desk', 'desktop');
+    expect(await server.running.ctx.db.select().from(credentialAccounts).where(eq(credentialAccounts.machineId, late.id))).toEqual([]);
+    await server.running.rotations.tick();
+    const [account] = await server.running.ctx.db.select().from(credentialAccounts).where(eq(credentialAccounts.machineId, late.id));
+    expect(account).toMatchObject({ purpose: 'remote_support', username: 'remote-support', status: 'in_progress' });
+    const jobs = await server.running.ctx.db.select().from(credentialJobs).where(eq(credentialJobs.machineId, late.id));
+    expect(jobs.map((j) => [j.reason, j.state])).toEqual([['setup', 'queued']]);
+  });
+
   it('a new site starts with desktop credentials enabled once a Super Admin said so for future sites; others may not say so', async () => {
     const tech = await createUser(server, { role: 'technician' });
     const api = await loginAs(server, tech.email);
