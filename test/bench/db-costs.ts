@@ -58,7 +58,7 @@ try {
     ids.push((await enrollMachine(ctx, { enrollmentToken: token, agentPublicKey: keys[i], agentVersion: '0.1.0', address: '127.0.0.2' })).machineId);
   });
   await time('machineExists (select by id)', M, (i) => machineExists(db, ids[i]));
-  const claims = new ConnectionClaims(db);
+  const claims = new ConnectionClaims(db, { url: 'http://127.0.0.1:1' });
   const conns = ids.map(() => randomUUID());
   const claim = (i: number) => claims.claim({ machineId: ids[i], agentPublicKey: keys[i], connectionId: conns[i], address: '127.0.0.2' });
   await time('ConnectionClaims.claim, one at a time', M, claim);
