@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
+import { CommandRefused } from '../../agent/commands/command-refused.ts';
 import { Backoff } from '../../agent/connection/backoff.ts';
 import { CloseCode, FATAL_CLOSE_CODES } from '../../protocol/close-codes.ts';
 import {
@@ -14,14 +15,16 @@ import {
   toBase64,
   verifySignature,
 } from '../../protocol/identity.ts';
-import { decodeServerMessage, encodeMessage, type Outbound, type AgentMessage } from '../../protocol/messages.ts';
+import type { Inventory } from '../../protocol/inventory.ts';
+import { decodeServerMessage, encodeMessage, type Outbound, type AgentMessage, type CommandRequest } from '../../protocol/messages.ts';
 import { MAX_FRAME_BYTES, STEWARD_VERSION } from '../../protocol/version.ts';
 
 /**
  * A light simulated agent: the same handshake as agent/connection/handshake.ts (same protocol functions, same
  * order and checks), the same heartbeat and the same reconnect policy as agent/connection/agent-link.ts (Backoff,
- * slow retry after authentication failures) — but as a small state machine on one `ws` socket, without the
- * agent's inventory, commands or per-session promises, so thousands fit in one process.
+ * slow retry after authentication failures) — but as a small state machine on one `ws` socket, without
+ * per-session promises, so thousands fit in one process. Inventory reports and command answers are optional hooks
+ * (the rotation benchmark plugs in the agent's real dispatcher); without them requests are refused as unknown.
  */
 export interface Stats {
   welcomes: number;
@@ -70,6 +73,10 @@ export interface SimAgentOptions {
   /** enroll mode: called when the agent stops trying (fatal refusal or attempts exhausted). */
   onGaveUp?: () => void;
   maxEnrollAttempts?: number;
+  /** connect mode: reported after each welcome when its hash differs from the server's, as agent-link.ts does. */
+  inventory?: { hash: string; document: Inventory };
+  /** connect mode: answers a command request (result, or a CommandRefused / error for a refusal). */
+  onRequest?: (command: { name: string; params: unknown }) => Promise<unknown>;
 }
 
 export class SimAgent {
@@ -92,6 +99,18 @@ export class SimAgent {
     if (this.retry) clearTimeout(this.retry);
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.ws?.terminate();
+  }
+
+  private answer(request: CommandRequest, send: (m: Outbound<AgentMessage>) => unknown): void {
+    const run =
+      this.opts.onRequest ??
+      (async () => {
+        throw new CommandRefused('unknown_command', `this agent does not know the command '${request.command.name}'`);
+      });
+    run(request.command).then(
+      (result) => send({ type: 'response', id: request.id, ok: true, result }),
+      (error: Error) => send({ type: 'response', id: request.id, ok: false, error: { code: error instanceof CommandRefused ? error.code : 'failed', message: String(error.message).slice(0, 2000) } }),
+    );
   }
 
   private problem(key: string): void {
@@ -179,13 +198,16 @@ export class SimAgent {
           ws.close(CloseCode.normal, 'enrolled');
           return;
         }
+        if (opts.inventory && opts.inventory.hash !== msg.inventoryHash) send({ type: 'inventory', hash: opts.inventory.hash, inventory: opts.inventory.document });
         const heartbeatMs = msg.heartbeatSeconds * 1000;
         this.heartbeat = setInterval(() => {
           if (Date.now() - lastHeard > heartbeatMs * 3) return fail(CloseCode.heartbeatTimeout, 'server silent for three heartbeat intervals');
           send({ type: 'heartbeat', at: new Date().toISOString() });
         }, heartbeatMs);
+        return;
       }
-      // step 3: server heartbeats (and requests, which this benchmark never sends) need nothing more.
+      // step 3: server heartbeats need nothing more; requests are answered like agent-link.ts answers them.
+      if (msg.type === 'request') this.answer(msg, send);
     });
     ws.on('error', (error: NodeJS.ErrnoException) => this.problem(error.code ?? error.message.slice(0, 60)));
     ws.on('close', (code) => {

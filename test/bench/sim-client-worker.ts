@@ -1,21 +1,26 @@
 import WebSocket from 'ws';
 import { encodeMessage } from '../../protocol/messages.ts';
+import type { EndpointSpec } from './rotation-endpoint.ts';
 import { newSecretKey, newStats, SimAgent } from './sim-agent.ts';
 
 /**
  * One client process of the benchmark (forked by workers.ts). Commands arrive over IPC; progress goes back every
  * 250 ms. Every socket binds one of the given loopback source addresses, so no single source runs out of ports.
+ * A `connect` with an `endpoint` gives every agent a simulated endpoint (rotation-endpoint.ts, loaded only then):
+ * it reports inventory and answers commands with the agent's real dispatcher.
  */
 export type WorkerCommand =
   | { cmd: 'enroll'; count: number; url: string; token: string; fingerprint: string; addresses: string[]; concurrency: number }
-  | { cmd: 'connect'; identities: [string, string][]; url: string; serverKey: string; addresses: string[]; concurrency: number }
+  | { cmd: 'connect'; identities: [string, string][]; url: string; serverKey: string; addresses: string[]; concurrency: number; endpoint?: EndpointSpec }
   | { cmd: 'plain'; count: number; url: string; addresses: string[]; concurrency: number; heartbeatSeconds: number }
   | { cmd: 'epoch'; epoch: number }
+  | { cmd: 'endpoint-report' }
   | { cmd: 'stop' };
 
 const stats = newStats();
 const agents: { stop(): void }[] = [];
 const send = (message: unknown) => process.send?.(message);
+let endpoints: typeof import('./rotation-endpoint.ts') | null = null;
 
 /** Starts `count` things, at most `limit` of whose first attempts are in flight at once. */
 function ramp(count: number, limit: number, startOne: (i: number, settled: () => void) => void): void {
@@ -68,11 +73,14 @@ function enroll(c: Extract<WorkerCommand, { cmd: 'enroll' }>): void {
   });
 }
 
-function connect(c: Extract<WorkerCommand, { cmd: 'connect' }>): void {
+async function connect(c: Extract<WorkerCommand, { cmd: 'connect' }>): Promise<void> {
   const serverKey = Buffer.from(c.serverKey, 'base64');
+  if (c.endpoint) endpoints ??= await import('./rotation-endpoint.ts');
   ramp(c.identities.length, c.concurrency, (i, settled) => {
     const [machineId, secret] = c.identities[i];
+    const endpoint = c.endpoint && endpoints ? new endpoints.SimEndpoint(machineId, c.serverKey, c.endpoint) : null;
     const agent = new SimAgent({
+      ...(endpoint ? { inventory: endpoint.inventory, onRequest: endpoint.answer } : {}),
       url: c.url,
       localAddress: c.addresses[i % c.addresses.length],
       mode: 'connect',
@@ -112,14 +120,14 @@ function plain(c: Extract<WorkerCommand, { cmd: 'plain' }>): void {
   });
 }
 
-const progress = setInterval(() => send({ type: 'progress', stats, rssKb: Math.round(process.memoryUsage.rss() / 1024) }), 250);
+const progress = setInterval(() => send({ type: 'progress', stats, rssKb: Math.round(process.memoryUsage.rss() / 1024), endpoint: endpoints?.endpointProgress() }), 250);
 
 process.on('message', (message: WorkerCommand) => {
   switch (message.cmd) {
     case 'enroll':
       return enroll(message);
     case 'connect':
-      return connect(message);
+      return void connect(message);
     case 'plain':
       return plain(message);
     case 'epoch':
@@ -127,6 +135,8 @@ process.on('message', (message: WorkerCommand) => {
       stats.epochWelcomed = 0;
       stats.problems = {};
       return;
+    case 'endpoint-report':
+      return send({ type: 'endpoint-report', report: endpoints?.takeReport() ?? null });
     case 'stop':
       for (const agent of agents.splice(0)) agent.stop();
       clearInterval(progress);

@@ -17,6 +17,8 @@ export class WorkerPool {
   /** Set when a worker died unexpectedly; watch() stops on it. */
   failure: string | null = null;
   private stopping = false;
+  /** Extra listeners for worker messages (the rotation benchmark's endpoint progress and reports). */
+  private readonly listeners: ((w: number, message: { type: string; [key: string]: unknown }) => void)[] = [];
 
   constructor(
     readonly size: number,
@@ -43,8 +45,13 @@ export class WorkerPool {
       proc.on('message', (m: { type: string; stats?: Stats; rssKb?: number; identities?: [string, string][]; serverKey?: string }) => {
         if (m.type === 'progress') this.latest[w] = { stats: m.stats as Stats, rssKb: m.rssKb as number };
         if (m.type === 'enrolled') this.enrolled[w] = { identities: m.identities ?? [], serverKey: m.serverKey ?? '' };
+        for (const listener of this.listeners) listener(w, m);
       });
     }
+  }
+
+  listen(listener: (w: number, message: { type: string; [key: string]: unknown }) => void): void {
+    this.listeners.push(listener);
   }
 
   async ready(limitMs: number): Promise<void> {
