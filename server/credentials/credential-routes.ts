@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { AppContext } from '../context.ts';
 import { requireActor } from '../http/authenticate.ts';
 import { ErrorBody, IdParams, Nullable, Timestamp, Uuid } from '../http/schemas.ts';
-import { machineCredentials, revealCredential, rotateCredential, siteCredentialStatus } from './credential-service.ts';
+import { credentialHistory, machineCredentials, revealCredential, rotateCredential, siteCredentialStatus } from './credential-service.ts';
 
 const AccountParams = Type.Object({ id: Uuid, account: Type.Union([Type.Literal('remote_support'), Type.Literal('noc')], { description: 'remote_support (desktops) or noc (servers)' }) });
 const Account = Type.Object({
@@ -58,6 +58,7 @@ export const credentialRoutes =
           body: Type.Object(
             {
               reason: Type.String({ minLength: 3, maxLength: 500, description: 'why, for the audit log' }),
+              versionId: Type.Optional(Type.String({ format: 'uuid', description: 'a previous password from the history (default: the current one)' })),
               totpCode: Type.Optional(Type.String({ minLength: 6, maxLength: 8 })),
               recoveryCode: Type.Optional(Type.String({ minLength: 8, maxLength: 32 })),
             },
@@ -69,6 +70,8 @@ export const credentialRoutes =
               domain: Nullable(Type.String()),
               scope: Type.String(),
               password: Type.String(),
+              versionId: Type.String(),
+              state: Type.String(),
               setAt: Nullable(Timestamp),
               unconfirmed: Type.Array(Type.Object({ createdAt: Timestamp, password: Type.String() })),
               rotation: Type.Object({ jobId: Type.String(), dueAt: Timestamp }),
@@ -81,6 +84,21 @@ export const credentialRoutes =
         reply.header('cache-control', 'no-store');
         return revealCredential(ctx, requireActor(request), request.params.id, request.params.account, request.body);
       },
+    );
+    app.get(
+      '/api/v1/machines/:id/credentials/:account/history',
+      {
+        schema: {
+          summary: 'The escrowed versions of the password, newest first (current, pending, kept history) — never a password',
+          tags: ['credentials'],
+          params: AccountParams,
+          response: {
+            200: Type.Array(Type.Object({ id: Type.String(), state: Type.String(), createdAt: Timestamp, appliedAt: Nullable(Timestamp), retiredAt: Nullable(Timestamp) })),
+            ...errors,
+          },
+        },
+      },
+      async (request) => credentialHistory(ctx, requireActor(request), request.params.id, request.params.account),
     );
     app.post(
       '/api/v1/machines/:id/credentials/:account/rotate',

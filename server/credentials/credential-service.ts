@@ -74,7 +74,13 @@ async function holdingAccount(ctx: AppContext, machineId: string, purpose: store
  * code in the request counts). Audited with the reason; a rotation follows after the site's delay. While a rotation
  * is unconfirmed, the pending candidates are returned too: one of them, or the current one, opens the account.
  */
-export async function revealCredential(ctx: AppContext, actor: Actor, machineId: string, purpose: store.AccountPurpose, input: { reason: string; totpCode?: string; recoveryCode?: string }) {
+export async function revealCredential(
+  ctx: AppContext,
+  actor: Actor,
+  machineId: string,
+  purpose: store.AccountPurpose,
+  input: { reason: string; versionId?: string; totpCode?: string; recoveryCode?: string },
+) {
   const machine = await store.machineFacts(ctx.db, machineId);
   if (!machine) {
     await demand(ctx, actor, 'credentials.reveal', { type: 'collection', of: 'machines' });
@@ -88,8 +94,12 @@ export async function revealCredential(ctx: AppContext, actor: Actor, machineId:
     if (holder) await demand(ctx, actor, 'credentials.reveal', machineResource(holder));
   }
   const versions = await store.liveVersions(ctx.db, account.id);
-  const current = versions.find((v) => v.state === 'current');
-  if (!current) throw new Conflict(`no password for '${account.username}' has been confirmed on the endpoint yet (status: ${account.status})`);
+  // A previous password (kept history: a restored backup may still want it) is revealed only when asked for by id.
+  const current = input.versionId ? await store.versionOf(ctx.db, account.id, input.versionId) : versions.find((v) => v.state === 'current');
+  if (!current) {
+    if (input.versionId) throw new NotFound('no such version of this account\'s password (history beyond the site\'s depth is deleted)');
+    throw new Conflict(`no password for '${account.username}' has been confirmed on the endpoint yet (status: ${account.status})`);
+  }
   const open = (sealed: Uint8Array) => {
     const plain = ctx.escrow.open(sealed);
     if (!plain) throw new Error('an escrowed password does not open with this server\'s escrow key (was the master key changed?)');
@@ -108,10 +118,19 @@ export async function revealCredential(ctx: AppContext, actor: Actor, machineId:
     domain: account.domain,
     scope: account.scope,
     password: open(current.sealed),
+    versionId: current.id,
+    state: current.state,
     setAt: current.appliedAt,
-    unconfirmed: versions.filter((v) => v.state === 'pending').map((v) => ({ createdAt: v.createdAt, password: open(v.sealed) })),
+    unconfirmed: input.versionId ? [] : versions.filter((v) => v.state === 'pending').map((v) => ({ createdAt: v.createdAt, password: open(v.sealed) })),
     rotation: { jobId: job.id, dueAt },
   };
+}
+
+/** The escrow history of a managed account, without secrets (`credentials.reveal` over the machine). */
+export async function credentialHistory(ctx: AppContext, actor: Actor, machineId: string, purpose: store.AccountPurpose) {
+  await facts(ctx, actor, machineId, 'credentials.reveal');
+  const account = await holdingAccount(ctx, machineId, purpose);
+  return store.versionHistory(ctx.db, account.id);
 }
 
 /** A code sent with the request is a step-up: checked once, and the sign-in counts as freshly verified. */

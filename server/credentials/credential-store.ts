@@ -215,6 +215,20 @@ export async function liveVersions(q: Queryable, accountId: string) {
     .orderBy(desc(credentialVersions.createdAt));
 }
 
+/** Every escrowed version of the account (current, pending and the kept history), newest first — no secrets. */
+export async function versionHistory(q: Queryable, accountId: string) {
+  return q
+    .select({ id: credentialVersions.id, state: credentialVersions.state, createdAt: credentialVersions.createdAt, appliedAt: credentialVersions.appliedAt, retiredAt: credentialVersions.retiredAt })
+    .from(credentialVersions)
+    .where(eq(credentialVersions.accountId, accountId))
+    .orderBy(desc(credentialVersions.createdAt));
+}
+
+export async function versionOf(q: Queryable, accountId: string, versionId: string) {
+  const [row] = await q.select().from(credentialVersions).where(and(eq(credentialVersions.accountId, accountId), eq(credentialVersions.id, versionId)));
+  return row;
+}
+
 // ---- reveals ----
 
 export async function insertReveal(q: Queryable, row: { accountId: string; versionId: string; userId: string; reason: string; rotationJobId: string | null }): Promise<void> {

@@ -126,9 +126,13 @@ describe.each(backends())('automatic credentials on %s', (backend) => {
     expect(after).not.toBe(before);
     expect(linuxPasswordOpens(desktop.root, 'remote-support', after)).toBe(true);
     expect(linuxPasswordOpens(desktop.root, 'remote-support', before)).toBe(false);
-    const states = (await server.running.ctx.db.select({ state: credentialVersions.state }).from(credentialVersions)).map((v) => v.state);
-    expect(states.filter((s) => s === 'current')).toHaveLength(1);
-    expect(states).toContain('retired');
+    const history = (await admin.get(`/api/v1/machines/${desktop.machineId}/credentials/remote_support/history`)).body;
+    expect(history.filter((v: { state: string }) => v.state === 'current')).toHaveLength(1);
+    expect(JSON.stringify(history)).not.toContain(after);
+    const previous = history.find((v: { state: string }) => v.state === 'retired');
+    const old = await admin.post(`/api/v1/machines/${desktop.machineId}/credentials/remote_support/reveal`, { reason: 'restoring a backup', versionId: previous.id });
+    expect(old.status, JSON.stringify(old.body)).toBe(200);
+    expect(old.body).toMatchObject({ password: before, state: 'retired', versionId: previous.id });
   });
 
   it('rotates once a revealer loses access to the machine, and after use when the delay is over', async () => {
