@@ -96,7 +96,7 @@ export class AgentRegistry {
   async request<N extends CommandName>(machineId: string, name: N, params: CommandParams<N>, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<CommandResult<N>> {
     if (this.live.has(machineId)) return this.requestLocal(machineId, name, params, timeoutMs);
     const [machine] = await this.db.select({ online: machines.online, connectedVia: machines.connectedVia }).from(machines).where(eq(machines.id, machineId));
-    if (!machine?.online || !machine.connectedVia || machine.connectedVia === this.forwarding.replica.url) throw new Unavailable('the agent is not connected', 'machine_offline');
+    if (!machine?.online || !machine.connectedVia || machine.connectedVia === this.forwarding.replica.url) throw new Unavailable('the agent is not connected');
     return forwardAgentCommand(this.forwarding.auth, machine.connectedVia, { machineId, name, params, timeoutMs });
   }
 
