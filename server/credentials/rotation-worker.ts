@@ -74,11 +74,13 @@ export class RotationWorker {
       await store.queueJob(this.ctx.db, { accountId: due.id, machineId: due.machineId, reason: 'schedule', dueAt: new Date(now), deadlineAt: new Date(now + 7 * 86400_000), requestedBy: null });
     }
     // A password someone revealed must change once they lose access to its machine (when the site's policy says so).
+    const actors = new Map<string, Awaited<ReturnType<typeof standingActor>>>();
     for (const reveal of await store.revealersOfCurrentPasswords(this.ctx.db)) {
       if (!reveal.userId) continue;
       const machine = await store.machineFacts(this.ctx.db, reveal.machineId);
       if (!machine || !(await credentialPolicyOf(this.ctx.db, machine.siteId)).rotation.rotateOnAccessRevoked) continue;
-      const actor = await standingActor(this.ctx.db, reveal.userId);
+      if (!actors.has(reveal.userId)) actors.set(reveal.userId, await standingActor(this.ctx.db, reveal.userId));
+      const actor = actors.get(reveal.userId) ?? null;
       if (actor && authorize(actor, 'credentials.reveal', machineResource(machine)).allowed) continue;
       await store.queueJob(this.ctx.db, { accountId: reveal.accountId, machineId: reveal.machineId, reason: 'access_revoked', dueAt: new Date(now), deadlineAt: new Date(now + 7 * 86400_000), requestedBy: null });
     }
