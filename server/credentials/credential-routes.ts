@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { AppContext } from '../context.ts';
 import { requireActor } from '../http/authenticate.ts';
 import { ErrorBody, IdParams, Nullable, Timestamp, Uuid } from '../http/schemas.ts';
-import { credentialHistory, machineCredentials, revealCredential, rotateCredential, siteCredentialStatus } from './credential-service.ts';
+import { credentialHistory, machineCredentials, revealCredential, rotateCredential, rotateSite, siteCredentialStatus } from './credential-service.ts';
 
 const AccountParams = Type.Object({ id: Uuid, account: Type.Union([Type.Literal('remote_support'), Type.Literal('noc')], { description: 'remote_support (desktops) or noc (servers)' }) });
 const Account = Type.Object({
@@ -83,6 +83,28 @@ export const credentialRoutes =
       async (request, reply) => {
         reply.header('cache-control', 'no-store');
         return revealCredential(ctx, requireActor(request), request.params.id, request.params.account, request.body);
+      },
+    );
+    app.post(
+      '/api/v1/sites/:id/credentials/rotate',
+      {
+        schema: {
+          summary: "Rotate every managed account of a site now (credentials.manage): one request, one audit record",
+          tags: ['credentials'],
+          params: IdParams,
+          body: Type.Object(
+            {
+              purpose: Type.Optional(Type.Union([Type.Literal('remote_support'), Type.Literal('noc')])),
+              reason: Type.String({ minLength: 3, maxLength: 500, description: 'why, for the audit log' }),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 202: Type.Object({ siteId: Type.String(), queued: Type.Integer(), dueAt: Timestamp }), ...errors },
+        },
+      },
+      async (request, reply) => {
+        reply.code(202);
+        return rotateSite(ctx, requireActor(request), request.params.id, request.body);
       },
     );
     app.get(

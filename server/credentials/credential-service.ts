@@ -161,3 +161,29 @@ export async function rotateCredential(ctx: AppContext, actor: Actor, machineId:
   });
   return { jobId: job.id, dueAt: now };
 }
+
+/**
+ * Rotates every managed account of a site now (`credentials.manage` over the site, and over each machine): after an
+ * incident, or when a technician leaves. One transaction and one audit record, however many machines.
+ */
+export async function rotateSite(ctx: AppContext, actor: Actor, siteId: string, input: { purpose?: store.AccountPurpose; reason: string }) {
+  const site = await demandSite(ctx, actor, siteId, 'credentials.manage');
+  const rows = (await store.siteAccounts(ctx.db, siteId)).filter(
+    (r) =>
+      !r.account.coveredBy &&
+      (r.account.status === 'created' || r.account.status === 'failed') &&
+      (!input.purpose || r.account.purpose === input.purpose) &&
+      authorize(actor, 'credentials.manage', { type: 'machine', machineId: r.account.machineId, siteId, clientId: site.clientId }).allowed,
+  );
+  const now = new Date();
+  const queued = await ctx.db.transaction(async (tx) => {
+    let count = 0;
+    for (const { account } of rows) {
+      await store.queueJob(tx, { accountId: account.id, machineId: account.machineId, reason: 'on_demand', dueAt: now, deadlineAt: new Date(now.getTime() + 86400_000), requestedBy: actor.userId });
+      count++;
+    }
+    await ctx.audit.record(tx, auditOf(actor, 'credential.rotate_site', 'site', siteId, { purpose: input.purpose ?? 'all', accounts: count, reason: input.reason }));
+    return count;
+  });
+  return { siteId, queued, dueAt: now };
+}

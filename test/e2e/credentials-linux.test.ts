@@ -185,6 +185,20 @@ describe.each(backends())('automatic credentials on %s', (backend) => {
     await admin.put(`/api/v1/sites/${siteId}/session-policy`, { ...sessionPolicy, runAs: 'agent' });
   });
 
+  it('rotates every account of a site in one request, audited once', async () => {
+    await tick();
+    const [current] = await server.running.ctx.db.select().from(credentialVersions).where(eq(credentialVersions.state, 'current'));
+    const before = Buffer.from(server.running.ctx.escrow.open(current.sealed) as Uint8Array).toString('utf8');
+    const res = await admin.post(`/api/v1/sites/${siteId}/credentials/rotate`, { purpose: 'remote_support', reason: 'technician left' });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body.queued).toBe(1);
+    await tick();
+    expect(linuxPasswordOpens(desktop.root, 'remote-support', before)).toBe(false);
+    const audits = await server.running.ctx.db.select().from(auditEvents).where(eq(auditEvents.action, 'credential.rotate_site'));
+    expect(audits).toHaveLength(1);
+    expect(audits[0].details).toMatchObject({ accounts: 1, reason: 'technician left' });
+  });
+
   it('rotates on schedule once the password is older than the site\'s maximum age', async () => {
     await tick();
     const [current] = await server.running.ctx.db.select().from(credentialVersions).where(eq(credentialVersions.state, 'current'));
