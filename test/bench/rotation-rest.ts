@@ -41,6 +41,11 @@ export class Api {
   }
 
   /** POST …/credentials/remote_support/rotate for every machine, `concurrency` in flight; returns per-call ms. */
+  /** One request for the whole site (POST /api/v1/sites/:id/credentials/rotate): the bulk path. */
+  rotateSite(siteId: string): Promise<{ queued: number }> {
+    return this.call('POST', `/api/v1/sites/${siteId}/credentials/rotate`, { purpose: 'remote_support', reason: 'rotation benchmark' }, 600_000);
+  }
+
   async rotateAll(machineIds: string[], concurrency: number, deadline: number): Promise<{ latencies: number[]; failures: number; firstFailures: string[] }> {
     const latencies: number[] = [];
     const firstFailures: string[] = [];

@@ -46,10 +46,10 @@ const W = Number(opt.workers);
 const CONC = Number(opt.concurrency);
 const REST_CONC = Number(opt['rest-concurrency']);
 const DB = opt.db as 'pglite' | 'postgres';
-const QUEUE = opt.queue as 'api' | 'sql';
+const QUEUE = opt.queue as 'api' | 'site' | 'sql';
 const sec = (name: keyof typeof opt) => Number(opt[name]) * 1000;
-if (!Number.isInteger(N) || N < 1 || N > 100_000 || !['pglite', 'postgres'].includes(DB) || !(W >= 1 && W <= 8) || !(CONC >= 1) || !(REST_CONC >= 1 && REST_CONC <= 256) || !['api', 'sql'].includes(QUEUE) || (QUEUE === 'sql' && DB !== 'postgres')) {
-  process.stderr.write('usage: npm run bench:rotation -- --agents N (1..100000) [--db pglite|postgres] [--queue api|sql (sql: postgres only)] [--rest-concurrency 16] [--workers 1..8] [--cpu-prof] [--skip-baseline]\n');
+if (!Number.isInteger(N) || N < 1 || N > 100_000 || !['pglite', 'postgres'].includes(DB) || !(W >= 1 && W <= 8) || !(CONC >= 1) || !(REST_CONC >= 1 && REST_CONC <= 256) || !['api', 'site', 'sql'].includes(QUEUE) || (QUEUE === 'sql' && DB !== 'postgres')) {
+  process.stderr.write('usage: npm run bench:rotation -- --agents N (1..100000) [--db pglite|postgres] [--queue api|site|sql (sql: postgres only)] [--rest-concurrency 16] [--workers 1..8] [--cpu-prof] [--skip-baseline]\n');
   process.exit(2);
 }
 const reproduce = `npm run bench:rotation -- ${process.argv.slice(2).join(' ')}`;
@@ -197,6 +197,10 @@ async function run(): Promise<void> {
   if (QUEUE === 'sql') {
     const count = await queueAllBySql(monitor!.db);
     rotationRows.add('rotation: on-demand jobs inserted by one SQL statement', `${count} in ${fmt.s(Date.now() - rotationStart)}`);
+    queued = true;
+  } else if (QUEUE === 'site') {
+    const bulk = await api.rotateSite(siteId);
+    rotationRows.add('rotation: one POST /api/v1/sites/:id/credentials/rotate', `${bulk.queued} queued in ${fmt.s(Date.now() - rotationStart)}`);
     queued = true;
   } else {
     const ids = machines.map((m) => m.id);
