@@ -3,7 +3,7 @@ import { access, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandResult, CommandRunner } from '../platform/run-command.ts';
 import { ConsentUnavailable, type ConsentAnswer, type ConsentPrompter, type ConsentText, type InteractiveUser } from './consent-prompter.ts';
-import { firstDecision, type DialogOutcome } from './consent-race.ts';
+import { decideAsk, type DialogOutcome } from './consent-race.ts';
 import { displayable } from './consent-text.ts';
 import { parseLoginctlSession, parseLoginctlSessionIds } from './loginctl.ts';
 import { parseUtmp } from './utmp.ts';
@@ -107,11 +107,7 @@ export class LinuxConsent implements ConsentPrompter {
     });
     const timer = setTimeout(() => stop.abort(), timeoutMs);
     try {
-      const decided = await firstDecision(outcomes);
-      if (decided) return { answer: decided.outcome, by: decided.user.name };
-      const all = await Promise.all(outcomes);
-      if (all.every((o) => o.outcome === 'failed')) throw new ConsentUnavailable('no consent dialog could be shown to the logged-on users');
-      return { answer: 'timeout', by: null };
+      return await decideAsk(outcomes, 'no consent dialog could be shown to the logged-on users');
     } finally {
       clearTimeout(timer);
       stop.abort();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseWhoOutput } from '../inventory/who-output.ts';
 import type { CommandResult, CommandRunner } from '../platform/run-command.ts';
 import { ConsentUnavailable, type ConsentAnswer, type ConsentPrompter, type ConsentText, type InteractiveUser } from './consent-prompter.ts';
-import { firstDecision, type DialogOutcome } from './consent-race.ts';
+import { decideAsk, type DialogOutcome } from './consent-race.ts';
 import { displayable } from './consent-text.ts';
 
 export interface MacosConsentOptions {
@@ -101,11 +101,7 @@ export class MacosConsent implements ConsentPrompter {
       return { user, outcome };
     });
     try {
-      const decided = await firstDecision(outcomes);
-      if (decided) return { answer: decided.outcome, by: decided.user.name };
-      const all = await Promise.all(outcomes);
-      if (all.every((o) => o.outcome === 'failed')) throw new ConsentUnavailable("the consent dialog could not be shown at the Mac's screen");
-      return { answer: 'timeout', by: null };
+      return await decideAsk(outcomes, "the consent dialog could not be shown at the Mac's screen");
     } finally {
       clearTimeout(deadline);
       stop.abort();

@@ -1,6 +1,6 @@
 import type { CommandResult, CommandRunner } from '../platform/run-command.ts';
 import { ConsentUnavailable, type ConsentAnswer, type ConsentPrompter, type ConsentText, type InteractiveUser } from './consent-prompter.ts';
-import { firstDecision, type DialogOutcome } from './consent-race.ts';
+import { decideAsk, type DialogOutcome } from './consent-race.ts';
 
 /**
  * Every Win32 number this file uses, in one place, checked against Microsoft Learn:
@@ -158,11 +158,7 @@ export class WindowsConsent implements ConsentPrompter {
       return { user, outcome };
     });
     try {
-      const decided = await firstDecision(outcomes);
-      if (decided) return { answer: decided.outcome, by: decided.user.name };
-      const all = await Promise.all(outcomes);
-      if (all.every((o) => o.outcome === 'failed')) throw new ConsentUnavailable('no consent dialog could be shown in any Windows session');
-      return { answer: 'timeout', by: null };
+      return await decideAsk(outcomes, 'no consent dialog could be shown in any Windows session');
     } finally {
       clearTimeout(deadline);
       stop.abort();
