@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandResult, CommandRunner } from '../../agent/platform/run-command.ts';
+import { readTranscriptFile } from './transcript-runner.ts';
 
 /**
  * Like TranscriptRunner, but a call must match the exact argv AND the exact stdin: the consent prompters keep argv
@@ -76,14 +77,7 @@ export class StdinTranscriptRunner {
  * - `# source:` (repeatable) where the command and the output's shape are documented.
  */
 export function loadStdinTranscript(file: string): StdinScripted & { source: string } {
-  const text = readFileSync(file, 'utf8');
-  const split = text.indexOf('\n---\n');
-  if (split < 0) throw new Error(`${file}: no "---" line between header and output`);
-  const header = new Map<string, string>();
-  for (const line of text.slice(0, split).split('\n')) {
-    const m = /^# ([\w-]+): (.*)$/.exec(line);
-    if (m) header.set(m[1], (header.has(m[1]) ? `${header.get(m[1])} ` : '') + m[2]);
-  }
+  const { header, body } = readTranscriptFile(file);
   const argv = JSON.parse(header.get('argv') ?? 'null') as string[] | null;
   if (!argv) throw new Error(`${file}: header has no argv`);
   const lines = JSON.parse(header.get('stdin') ?? '[]') as string[];
@@ -93,7 +87,7 @@ export function loadStdinTranscript(file: string): StdinScripted & { source: str
     .join('');
   const exit = header.get('exit');
   const code = exit === 'null' ? null : Number(exit ?? '0');
-  let stdout = text.slice(split + 5);
+  let stdout = body;
   if (header.get('newline') === 'crlf') stdout = stdout.replace(/\r?\n/g, '\r\n');
   const stderr = header.has('stderr') ? `${header.get('stderr')}\n` : '';
   return { argv, input, source: header.get('source') ?? '', result: { code, stdout, stderr } };

@@ -51,6 +51,19 @@ export const missing = (argv: string[]): Scripted => ({
  * then the program's stdout verbatim. `argv` is a JSON array: the exact command line the transcript answers.
  */
 export function loadTranscript(file: string): Scripted & { source: string } {
+  const { header, body } = readTranscriptFile(file);
+  const argv = JSON.parse(header.get('argv') ?? 'null') as string[] | null;
+  if (!argv) throw new Error(`${file}: header has no argv`);
+  const code = header.get('exit') === 'null' ? null : Number(header.get('exit') ?? '0');
+  return {
+    argv,
+    source: header.get('source') ?? '',
+    result: { code, stdout: body, stderr: header.get('stderr') ?? '' },
+  };
+}
+
+/** A transcript file's "# key: value" header (a repeated key's values joined by spaces) and the body after "---". */
+export function readTranscriptFile(file: string): { header: Map<string, string>; body: string } {
   const text = readFileSync(file, 'utf8');
   const split = text.indexOf('\n---\n');
   if (split < 0) throw new Error(`${file}: no "---" line between header and output`);
@@ -59,12 +72,5 @@ export function loadTranscript(file: string): Scripted & { source: string } {
     const m = /^# ([\w-]+): (.*)$/.exec(line);
     if (m) header.set(m[1], (header.has(m[1]) ? `${header.get(m[1])} ` : '') + m[2]);
   }
-  const argv = JSON.parse(header.get('argv') ?? 'null') as string[] | null;
-  if (!argv) throw new Error(`${file}: header has no argv`);
-  const code = header.get('exit') === 'null' ? null : Number(header.get('exit') ?? '0');
-  return {
-    argv,
-    source: header.get('source') ?? '',
-    result: { code, stdout: text.slice(split + 5), stderr: header.get('stderr') ?? '' },
-  };
+  return { header, body: text.slice(split + 5) };
 }
