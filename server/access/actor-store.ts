@@ -20,6 +20,23 @@ function prepared<T>(q: Queryable, name: string, build: () => T): T {
   return statements.get(name) as T;
 }
 
+/** The user, role and client columns an actor is built from (users joined to roles, left-joined to clients). */
+const userColumns = {
+  userId: users.id,
+  email: users.email,
+  name: users.name,
+  userKind: users.kind,
+  clientId: users.clientId,
+  allowRemoteControl: users.allowRemoteControl,
+  mfaEnabledAt: users.mfaEnabledAt,
+  roleId: roles.id,
+  roleName: roles.name,
+  roleScope: roles.scope,
+  rolePermissions: roles.permissions,
+  roleRequiresMfa: roles.requireMfa,
+  clientRequiresMfa: clients.requireMfa,
+};
+
 /** The columns and joins behind an actor: token, enabled user, role, and the MFA policy of role and client. */
 function holderSelect(q: Queryable) {
   return q
@@ -30,19 +47,7 @@ function holderSelect(q: Queryable) {
       tokenSiteIds: authTokens.siteIds,
       tokenMfaVerifiedAt: authTokens.mfaVerifiedAt,
       tokenLastUsedAt: authTokens.lastUsedAt,
-      userId: users.id,
-      email: users.email,
-      name: users.name,
-      userKind: users.kind,
-      clientId: users.clientId,
-      allowRemoteControl: users.allowRemoteControl,
-      mfaEnabledAt: users.mfaEnabledAt,
-      roleId: roles.id,
-      roleName: roles.name,
-      roleScope: roles.scope,
-      rolePermissions: roles.permissions,
-      roleRequiresMfa: roles.requireMfa,
-      clientRequiresMfa: clients.requireMfa,
+      ...userColumns,
     })
     .from(authTokens)
     .innerJoin(users, eq(users.id, authTokens.userId))
@@ -140,22 +145,7 @@ export function actorOf(holder: Holder, grants: Grants, address: string): Actor 
  */
 export async function standingActor(q: Queryable, userId: string): Promise<Actor | null> {
   const [row] = await q
-    .select({
-      userId: users.id,
-      email: users.email,
-      name: users.name,
-      userKind: users.kind,
-      clientId: users.clientId,
-      allowRemoteControl: users.allowRemoteControl,
-      mfaEnabledAt: users.mfaEnabledAt,
-      disabledAt: users.disabledAt,
-      roleId: roles.id,
-      roleName: roles.name,
-      roleScope: roles.scope,
-      rolePermissions: roles.permissions,
-      roleRequiresMfa: roles.requireMfa,
-      clientRequiresMfa: clients.requireMfa,
-    })
+    .select({ ...userColumns, disabledAt: users.disabledAt })
     .from(users)
     .innerJoin(roles, eq(roles.id, users.role))
     .leftJoin(clients, eq(clients.id, users.clientId))
