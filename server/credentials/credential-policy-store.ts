@@ -95,6 +95,11 @@ const columns = (p: CredentialPolicy) => ({
 export async function credentialPolicyOf(q: Queryable, siteId: string, opts: { forUpdate?: boolean } = {}) {
   const query = q.select().from(credentialPolicies).where(eq(credentialPolicies.siteId, siteId));
   const [row] = opts.forUpdate ? await query.for('update') : await query;
+  return policyFromRow(row ?? null);
+}
+
+/** A policy row as read (joined by other queries too); no row means the defaults. */
+export function policyFromRow(row: Row | null) {
   if (!row) return { ...structuredClone(DEFAULT_CREDENTIAL_POLICY), setup: { state: 'idle', by: null, startedAt: null, completedAt: null } as CredentialSetup, updatedAt: null };
   return fromRow(row);
 }

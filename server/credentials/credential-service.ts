@@ -108,7 +108,7 @@ export async function revealCredential(
   const policy = await credentialPolicyOf(ctx.db, machine.siteId);
   const dueAt = new Date(Date.now() + policy.rotation.rotateAfterUseMinutes * 60_000);
   const job = await ctx.db.transaction(async (tx) => {
-    const queued = await store.queueJob(tx, { accountId: account.id, machineId: account.machineId, reason: 'after_reveal', dueAt, deadlineAt: new Date(dueAt.getTime() + 7 * 86400_000), requestedBy: actor.userId });
+    const [queued] = await store.queueJobs(tx, [{ accountId: account.id, machineId: account.machineId, reason: 'after_reveal', dueAt, deadlineAt: new Date(dueAt.getTime() + 7 * 86400_000), requestedBy: actor.userId }]);
     await store.insertReveal(tx, { accountId: account.id, versionId: current.id, userId: actor.userId, reason: input.reason, rotationJobId: queued.id });
     await ctx.audit.record(tx, auditOf(actor, 'credential.reveal', 'machine', machineId, { account: account.username, purpose, scope: account.scope, versionId: current.id, reason: input.reason, rotationDueAt: dueAt }));
     return queued;
@@ -155,7 +155,7 @@ export async function rotateCredential(ctx: AppContext, actor: Actor, machineId:
   if (account.status !== 'created' && account.status !== 'failed') throw new Conflict(`the account is ${account.status}; only a created account is rotated`);
   const now = new Date();
   const job = await ctx.db.transaction(async (tx) => {
-    const queued = await store.queueJob(tx, { accountId: account.id, machineId: account.machineId, reason: 'on_demand', dueAt: now, deadlineAt: new Date(now.getTime() + 86400_000), requestedBy: actor.userId });
+    const [queued] = await store.queueJobs(tx, [{ accountId: account.id, machineId: account.machineId, reason: 'on_demand', dueAt: now, deadlineAt: new Date(now.getTime() + 86400_000), requestedBy: actor.userId }]);
     await ctx.audit.record(tx, auditOf(actor, 'credential.rotate_request', 'machine', machineId, { account: account.username, purpose, jobId: queued.id }));
     return queued;
   });
@@ -176,14 +176,11 @@ export async function rotateSite(ctx: AppContext, actor: Actor, siteId: string, 
       authorize(actor, 'credentials.manage', { type: 'machine', machineId: r.account.machineId, siteId, clientId: site.clientId }).allowed,
   );
   const now = new Date();
+  const deadlineAt = new Date(now.getTime() + 86400_000);
   const queued = await ctx.db.transaction(async (tx) => {
-    let count = 0;
-    for (const { account } of rows) {
-      await store.queueJob(tx, { accountId: account.id, machineId: account.machineId, reason: 'on_demand', dueAt: now, deadlineAt: new Date(now.getTime() + 86400_000), requestedBy: actor.userId });
-      count++;
-    }
-    await ctx.audit.record(tx, auditOf(actor, 'credential.rotate_site', 'site', siteId, { purpose: input.purpose ?? 'all', accounts: count, reason: input.reason }));
-    return count;
+    const jobs = await store.queueJobs(tx, rows.map(({ account }) => ({ accountId: account.id, machineId: account.machineId, reason: 'on_demand' as const, dueAt: now, deadlineAt, requestedBy: actor.userId })));
+    await ctx.audit.record(tx, auditOf(actor, 'credential.rotate_site', 'site', siteId, { purpose: input.purpose ?? 'all', accounts: jobs.length, reason: input.reason }));
+    return jobs.length;
   });
   return { siteId, queued, dueAt: now };
 }

@@ -1,6 +1,6 @@
-import { and, asc, desc, eq, inArray, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
-import type { Queryable } from '../db/open.ts';
-import { credentialAccounts, credentialJobs, credentialReveals, credentialVersions, machines } from '../db/schema.ts';
+import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { rowsOf, type Queryable } from '../db/open.ts';
+import { credentialAccounts, credentialJobs, credentialPolicies, credentialReveals, credentialVersions, machines } from '../db/schema.ts';
 
 export type AccountPurpose = 'remote_support' | 'noc';
 export type AccountStatus = 'in_progress' | 'created' | 'failed' | 'not_qualified';
@@ -21,29 +21,39 @@ export async function accountById(q: Queryable, id: string): Promise<CredentialA
   return row;
 }
 
-/** Creates or resets the machine's account row for a setup run; returns it. */
-export async function upsertAccount(
+/** Creates or resets machines' account rows for a setup run; returns them. */
+export async function upsertAccounts(
   q: Queryable,
-  row: { machineId: string; purpose: AccountPurpose; scope: 'local' | 'domain'; username: string; status: AccountStatus; reasons: string[]; coveredBy: string | null; domain: string | null },
-): Promise<CredentialAccount> {
-  const [saved] = await q
-    .insert(credentialAccounts)
-    .values(row)
-    .onConflictDoUpdate({
-      target: [credentialAccounts.machineId, credentialAccounts.purpose],
-      set: { scope: row.scope, username: row.username, status: row.status, reasons: row.reasons, coveredBy: row.coveredBy, domain: row.domain, updatedAt: sql`now()` },
-    })
-    .returning();
+  rows: readonly { machineId: string; purpose: AccountPurpose; scope: 'local' | 'domain'; username: string; status: AccountStatus; reasons: string[]; coveredBy: string | null; domain: string | null }[],
+): Promise<CredentialAccount[]> {
+  const saved: CredentialAccount[] = [];
+  // Chunks keep each statement under the protocol's 65,535 bind parameters (8 per row).
+  for (let i = 0; i < rows.length; i += 1000) {
+    saved.push(
+      ...(await q
+        .insert(credentialAccounts)
+        .values(rows.slice(i, i + 1000))
+        .onConflictDoUpdate({
+          target: [credentialAccounts.machineId, credentialAccounts.purpose],
+          set: { scope: sql`excluded.scope`, username: sql`excluded.username`, status: sql`excluded.status`, reasons: sql`excluded.reasons`, coveredBy: sql`excluded.covered_by`, domain: sql`excluded.domain`, updatedAt: sql`now()` },
+        })
+        .returning()),
+    );
+  }
   return saved;
 }
 
-export async function setAccountStatus(q: Queryable, id: string, status: AccountStatus, reasons: string[]): Promise<void> {
-  await q.update(credentialAccounts).set({ status, reasons, updatedAt: sql`now()` }).where(eq(credentialAccounts.id, id));
-}
-
-/** A member server's NOC account follows the domain account it is covered by. */
-export async function setCoveredStatus(q: Queryable, coveredBy: string, status: AccountStatus, reasons: string[]): Promise<void> {
-  await q.update(credentialAccounts).set({ status, reasons, updatedAt: sql`now()` }).where(eq(credentialAccounts.coveredBy, coveredBy));
+/** New statuses for accounts, and for the member servers' accounts covered by a domain account among them. */
+export async function setAccountStatuses(q: Queryable, rows: readonly { id: string; status: AccountStatus; reasons: string[]; coveredReasons?: string[] }[]): Promise<void> {
+  if (rows.length === 0) return;
+  const list = rows.map((r) => ({ id: r.id, status: r.status, reasons: r.reasons }));
+  await q.execute(sql`update credential_accounts a set status = u.status, reasons = u.reasons, updated_at = now()
+    from jsonb_to_recordset(${JSON.stringify(list)}::jsonb) as u(id uuid, status text, reasons jsonb) where a.id = u.id`);
+  // A member server's NOC account follows the domain account it is covered by.
+  const covering = rows.filter((r) => r.coveredReasons).map((r) => ({ id: r.id, status: r.status, reasons: r.coveredReasons }));
+  if (covering.length === 0) return;
+  await q.execute(sql`update credential_accounts a set status = u.status, reasons = u.reasons, updated_at = now()
+    from jsonb_to_recordset(${JSON.stringify(covering)}::jsonb) as u(id uuid, status text, reasons jsonb) where a.covered_by = u.id`);
 }
 
 /** Every managed account of a site with its machine, for status pages and setup. */
@@ -62,24 +72,53 @@ export async function machineAccounts(q: Queryable, machineId: string): Promise<
 
 // ---- jobs ----
 
+export interface JobRequest {
+  accountId: string;
+  machineId: string;
+  reason: JobReason;
+  dueAt: Date;
+  deadlineAt: Date;
+  requestedBy: string | null;
+}
+
 /**
- * Queues a job unless the account already has one open. A second trigger that wants it sooner moves it up and gives
- * it its reason (an access revocation overtakes a rotation scheduled for after use).
+ * Queues a job for each account unless it already has one open (the partial unique index keeps it to one, whoever
+ * races). A second trigger that wants the open job sooner moves it up and gives it its reason (an access revocation
+ * overtakes a rotation scheduled for after use). Set-based: a site-wide rotation is two statements, not two per
+ * machine. Returns each account's open job, in order, and whether this call created it.
  */
-export async function queueJob(
-  q: Queryable,
-  job: { accountId: string; machineId: string; reason: JobReason; dueAt: Date; deadlineAt: Date; requestedBy: string | null },
-): Promise<{ id: string; created: boolean }> {
-  const [open] = await q
-    .select({ id: credentialJobs.id, dueAt: credentialJobs.dueAt })
-    .from(credentialJobs)
-    .where(and(eq(credentialJobs.accountId, job.accountId), inArray(credentialJobs.state, OPEN_JOB_STATES)));
-  if (open) {
-    if (job.dueAt < open.dueAt) await q.update(credentialJobs).set({ dueAt: job.dueAt, reason: job.reason }).where(eq(credentialJobs.id, open.id));
-    return { id: open.id, created: false };
-  }
-  const [created] = await q.insert(credentialJobs).values(job).returning({ id: credentialJobs.id });
-  return { id: created.id, created: true };
+export async function queueJobs(q: Queryable, requests: readonly JobRequest[]): Promise<{ accountId: string; id: string; created: boolean }[]> {
+  if (requests.length === 0) return [];
+  const wanted = JSON.stringify(requests.map((r) => ({ ...r, dueAt: r.dueAt.toISOString(), deadlineAt: r.deadlineAt.toISOString() })));
+  const inserted = rowsOf<{ id: string; account_id: string }>(
+    await q.execute(sql`with wanted as (
+        select * from jsonb_to_recordset(${wanted}::jsonb)
+          as w("accountId" uuid, "machineId" uuid, reason text, "dueAt" timestamptz, "deadlineAt" timestamptz, "requestedBy" uuid)),
+      moved as (
+        update credential_jobs j set due_at = w."dueAt", reason = w.reason from wanted w
+        where j.account_id = w."accountId" and j.state in ('queued', 'prepared') and w."dueAt" < j.due_at)
+      insert into credential_jobs (account_id, machine_id, reason, due_at, deadline_at, requested_by)
+        select w."accountId", w."machineId", w.reason, w."dueAt", w."deadlineAt", w."requestedBy" from wanted w
+        on conflict (account_id) where state in ('queued', 'prepared') do nothing
+        returning id, account_id`),
+  );
+  const created = new Map(inserted.map((r) => [r.account_id, r.id]));
+  const others = requests.filter((r) => !created.has(r.accountId)).map((r) => r.accountId);
+  const open = others.length
+    ? await q
+        .select({ id: credentialJobs.id, accountId: credentialJobs.accountId })
+        .from(credentialJobs)
+        .where(and(inArray(credentialJobs.accountId, others), inArray(credentialJobs.state, OPEN_JOB_STATES)))
+    : [];
+  const existing = new Map(open.map((r) => [r.accountId, r.id]));
+  // The open job that made the insert step aside finished before the select saw it: queue those again.
+  const finished = requests.filter((r) => !created.has(r.accountId) && !existing.has(r.accountId));
+  const again = new Map((await queueJobs(q, finished)).map((r) => [r.accountId, r]));
+  return requests.map((r) => {
+    const id = created.get(r.accountId);
+    const openId = existing.get(r.accountId);
+    return id ? { accountId: r.accountId, id, created: true } : openId ? { accountId: r.accountId, id: openId, created: false } : (again.get(r.accountId) as { accountId: string; id: string; created: boolean });
+  });
 }
 
 /** The machine's live agent connection (machines.connection_id), for a job row in a query. */
@@ -113,10 +152,6 @@ export async function claimDueJobs(q: Queryable, machineIds: string[], limit: nu
     .returning();
 }
 
-export async function markJobPrepared(q: Queryable, id: string): Promise<void> {
-  await q.update(credentialJobs).set({ state: 'prepared' }).where(eq(credentialJobs.id, id));
-}
-
 /** Back to the start (prepare again), after `retryInSeconds`. A pending password already stored stays a candidate. */
 export async function requeueJob(q: Queryable, id: string, error: string, retryInSeconds: number): Promise<void> {
   await q
@@ -125,8 +160,11 @@ export async function requeueJob(q: Queryable, id: string, error: string, retryI
     .where(eq(credentialJobs.id, id));
 }
 
-export async function finishJob(q: Queryable, id: string, state: 'done' | 'failed' | 'cancelled', error: string | null): Promise<void> {
-  await q.update(credentialJobs).set({ state, lastError: error?.slice(0, 1000) ?? null, finishedAt: sql`now()`, leaseUntil: null }).where(eq(credentialJobs.id, id));
+export async function finishJobs(q: Queryable, rows: readonly { id: string; state: 'done' | 'failed' | 'cancelled'; error: string | null }[]): Promise<void> {
+  if (rows.length === 0) return;
+  const list = rows.map((r) => ({ id: r.id, state: r.state, error: r.error?.slice(0, 1000) ?? null }));
+  await q.execute(sql`update credential_jobs j set state = u.state, last_error = u.error, finished_at = now(), lease_until = null
+    from jsonb_to_recordset(${JSON.stringify(list)}::jsonb) as u(id uuid, state text, error text) where j.id = u.id`);
 }
 
 /** Open jobs whose deadline passed while their agent never came to run them. */
@@ -160,40 +198,46 @@ export async function accountsPastMaxAge(q: Queryable, limit: number): Promise<{
       and a.last_rotated_at < now() - make_interval(days => p.max_age_days)
       and not exists (select 1 from credential_jobs j where j.account_id = a.id and j.state in ('queued', 'prepared'))
     limit ${limit}`);
-  const list = (Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows) as { id: string; machine_id: string }[];
+  const list = rowsOf<{ id: string; machine_id: string }>(rows);
   return list.map((r) => ({ id: r.id, machineId: r.machine_id }));
 }
 
 // ---- versions ----
 
-export async function insertPendingVersion(q: Queryable, row: { accountId: string; jobId: string; sealed: Uint8Array }): Promise<string> {
-  const [created] = await q.insert(credentialVersions).values({ ...row, state: 'pending' }).returning({ id: credentialVersions.id });
-  return created.id;
+/** Stores the sealed passwords the agents prepared as `pending` and marks their jobs `prepared`; returns the version ids. */
+export async function insertPendingVersions(q: Queryable, rows: readonly { accountId: string; jobId: string; sealed: Uint8Array }[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const created = await q
+    .insert(credentialVersions)
+    .values(rows.map((r) => ({ ...r, state: 'pending' })))
+    .returning({ id: credentialVersions.id, jobId: credentialVersions.jobId });
+  await q.update(credentialJobs).set({ state: 'prepared' }).where(inArray(credentialJobs.id, rows.map((r) => r.jobId)));
+  const byJob = new Map(created.map((c) => [c.jobId, c.id]));
+  return rows.map((r) => byJob.get(r.jobId) as string);
 }
 
 /**
- * The agent verified this version on the endpoint: it becomes current; the previous current becomes history; any
- * other pending version (an earlier attempt that may have reached the endpoint) is superseded, because this newer one
- * was set after it. History beyond `historyDepth` is deleted.
+ * The agents verified these versions on their endpoints: each becomes current; the previous current becomes history;
+ * any other pending version of the account (an earlier attempt that may have reached the endpoint) is superseded,
+ * because the newer one was set after it. History beyond the site's `historyDepth` is deleted. One account appears
+ * at most once (it has at most one open job).
  */
-export async function promoteVersion(q: Queryable, accountId: string, versionId: string, historyDepth: number): Promise<void> {
-  await q
-    .update(credentialVersions)
-    .set({ state: 'retired', retiredAt: sql`now()` })
-    .where(and(eq(credentialVersions.accountId, accountId), eq(credentialVersions.state, 'current')));
-  await q
-    .update(credentialVersions)
-    .set({ state: 'superseded', retiredAt: sql`now()` })
-    .where(and(eq(credentialVersions.accountId, accountId), eq(credentialVersions.state, 'pending'), ne(credentialVersions.id, versionId)));
-  await q.update(credentialVersions).set({ state: 'current', appliedAt: sql`now()` }).where(eq(credentialVersions.id, versionId));
-  const old = await q
-    .select({ id: credentialVersions.id })
-    .from(credentialVersions)
-    .where(and(eq(credentialVersions.accountId, accountId), inArray(credentialVersions.state, ['retired', 'superseded'])))
-    .orderBy(desc(credentialVersions.createdAt))
-    .offset(historyDepth);
-  if (old.length) await q.delete(credentialVersions).where(inArray(credentialVersions.id, old.map((o) => o.id)));
-  await q.update(credentialAccounts).set({ lastRotatedAt: sql`now()`, updatedAt: sql`now()` }).where(eq(credentialAccounts.id, accountId));
+export async function promoteVersions(q: Queryable, rows: readonly { accountId: string; versionId: string; historyDepth: number }[]): Promise<void> {
+  if (rows.length === 0) return;
+  const list = sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as p("accountId" uuid, "versionId" uuid, "historyDepth" integer)`;
+  await q.execute(sql`update credential_versions v set state = 'retired', retired_at = now()
+    from ${list} where v.account_id = p."accountId" and v.state = 'current'`);
+  await q.execute(sql`update credential_versions v set state = 'superseded', retired_at = now()
+    from ${list} where v.account_id = p."accountId" and v.state = 'pending' and v.id <> p."versionId"`);
+  await q.execute(sql`update credential_versions v set state = 'current', applied_at = now()
+    from ${list} where v.id = p."versionId"`);
+  await q.execute(sql`delete from credential_versions v using (
+      select h.id, p."historyDepth" as depth, row_number() over (partition by h.account_id order by h.created_at desc, h.id) as n
+      from credential_versions h join ${list} on h.account_id = p."accountId"
+      where h.state in ('retired', 'superseded')) old
+    where v.id = old.id and old.n > old.depth`);
+  await q.execute(sql`update credential_accounts a set last_rotated_at = now(), updated_at = now()
+    from ${list} where a.id = p."accountId"`);
 }
 
 export async function pendingVersionOfJob(q: Queryable, jobId: string): Promise<{ id: string } | undefined> {
@@ -267,6 +311,18 @@ export async function machineFacts(q: Queryable, machineId: string) {
   return row;
 }
 
+/** What running the claimed jobs needs, in one query: each job's account, machine and site policy (null: defaults). */
+export async function jobContexts(q: Queryable, jobIds: readonly string[]) {
+  if (jobIds.length === 0) return [];
+  return q
+    .select({ jobId: credentialJobs.id, account: credentialAccounts, machine: facts, policy: credentialPolicies })
+    .from(credentialJobs)
+    .innerJoin(credentialAccounts, eq(credentialAccounts.id, credentialJobs.accountId))
+    .innerJoin(machines, eq(machines.id, credentialJobs.machineId))
+    .leftJoin(credentialPolicies, eq(credentialPolicies.siteId, machines.siteId))
+    .where(inArray(credentialJobs.id, [...jobIds]));
+}
+
 /** Sites with a credential part enabled that have a machine with no account row yet (enrolled or re-kinded since). */
 export async function sitesWithUnplannedMachines(q: Queryable): Promise<string[]> {
   const rows = await q.execute(sql`
@@ -274,6 +330,6 @@ export async function sitesWithUnplannedMachines(q: Queryable): Promise<string[]
     where m.kind is not null and (
       (p.desktop_enabled and m.kind = 'desktop' and not exists (select 1 from credential_accounts a where a.machine_id = m.id and a.purpose = 'remote_support'))
       or (p.server_enabled and m.kind = 'server' and not exists (select 1 from credential_accounts a where a.machine_id = m.id and a.purpose = 'noc')))`);
-  const list = (Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows) as { site_id: string }[];
+  const list = rowsOf<{ site_id: string }>(rows);
   return list.map((r) => r.site_id);
 }

@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import type { Queryable } from '../db/open.ts';
 import { machines, sessions } from '../db/schema.ts';
 import { credentialPolicyOf } from './credential-policy-store.ts';
-import { findAccount, queueJob } from './credential-store.ts';
+import { findAccount, queueJobs } from './credential-store.ts';
 
 /**
  * A session that ran as the Remote Support account used its password's power: like a reveal, it is followed by a
@@ -15,5 +15,5 @@ export async function rotateAfterSession(q: Queryable, sessionId: string): Promi
   if (!account || account.status !== 'created') return;
   const policy = await credentialPolicyOf(q, row.siteId);
   const dueAt = new Date(Date.now() + policy.rotation.rotateAfterUseMinutes * 60_000);
-  await queueJob(q, { accountId: account.id, machineId: row.machineId, reason: 'after_session', dueAt, deadlineAt: new Date(dueAt.getTime() + 7 * 86400_000), requestedBy: null });
+  await queueJobs(q, [{ accountId: account.id, machineId: row.machineId, reason: 'after_session', dueAt, deadlineAt: new Date(dueAt.getTime() + 7 * 86400_000), requestedBy: null }]);
 }

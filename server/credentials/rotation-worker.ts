@@ -5,7 +5,9 @@ import { machineResource } from '../machines/machine-service.ts';
 import { credentialPolicyOf } from './credential-policy-store.ts';
 import { planSite } from './credential-setup.ts';
 import * as store from './credential-store.ts';
-import { runJob } from './rotation-runner.ts';
+import { policyFromRow } from './credential-policy-store.ts';
+import { RotationLedger } from './rotation-ledger.ts';
+import { covered, runJob, type ClaimedJob } from './rotation-runner.ts';
 import { completeFinishedSetups } from './setup-summary.ts';
 
 export interface RotationWorkerOptions {
@@ -27,11 +29,14 @@ export class RotationWorker {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  private readonly ledger: RotationLedger;
 
   constructor(
     private readonly ctx: AppContext,
     private readonly opts: RotationWorkerOptions,
-  ) {}
+  ) {
+    this.ledger = new RotationLedger(ctx.db, ctx.audit);
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.opts.tickMs);
@@ -59,22 +64,61 @@ export class RotationWorker {
     }
     await this.queueDueRotations();
     await this.failOverdueJobs();
-    // Keep claiming while full batches come back: a large backlog is worked through in one round.
-    for (;;) {
-      const jobs = await store.claimDueJobs(this.ctx.db, this.ctx.agents.connectedMachineIds(), this.opts.batch, LEASE_SECONDS);
-      await runAll(jobs, this.opts.concurrency, (job) => runJob(this.ctx, job));
-      if (jobs.length < this.opts.batch || this.stopped) break;
-    }
+    await this.runDueJobs();
     await completeFinishedSetups(this.ctx);
+  }
+
+  /**
+   * Keeps `concurrency` jobs running until no more are due: the next batch is claimed while the last of the previous
+   * one still run, so a large backlog is worked through in one round without the lanes draining between claims.
+   */
+  private async runDueJobs(): Promise<void> {
+    const queue: ClaimedJob[] = [];
+    let exhausted = false;
+    let claiming: Promise<void> | null = null;
+    let failure: unknown = null;
+    const claim = () =>
+      (claiming ??= (async () => {
+        const jobs = await store.claimDueJobs(this.ctx.db, this.ctx.agents.connectedMachineIds(), this.opts.batch, LEASE_SECONDS);
+        queue.push(...(await this.withContexts(jobs)));
+        if (jobs.length < this.opts.batch || this.stopped) exhausted = true;
+      })()
+        // The jobs already claimed still run; the round then reports the failure.
+        .catch((error: unknown) => void ((failure = error), (exhausted = true)))
+        .finally(() => (claiming = null)));
+    const lane = async () => {
+      for (;;) {
+        if (queue.length <= this.opts.concurrency && !exhausted) void claim();
+        const next = queue.shift();
+        // A job that could not even record its outcome (the database went away) is run again once its lease ends.
+        if (next) await runJob(this.ctx, this.ledger, next).catch((error: unknown) => this.ctx.log.error({ err: error, jobId: next.job.id }, 'credential job could not record its outcome'));
+        else if (exhausted) return;
+        else await claim();
+      }
+    };
+    await Promise.all(Array.from({ length: this.opts.concurrency }, lane));
+    if (failure) throw failure;
+  }
+
+  /** Each job with its account, machine and policy; a job whose account or machine is gone is cancelled. */
+  private async withContexts(jobs: store.CredentialJob[]): Promise<ClaimedJob[]> {
+    const contexts = new Map((await store.jobContexts(this.ctx.db, jobs.map((j) => j.id))).map((c) => [c.jobId, c]));
+    const claimed: ClaimedJob[] = [];
+    for (const job of jobs) {
+      const context = contexts.get(job.id);
+      if (context) claimed.push({ job, account: context.account, machine: context.machine, policy: policyFromRow(context.policy) });
+      else await this.ledger.end({ jobId: job.id, state: 'cancelled', error: 'the account or its machine is gone' });
+    }
+    return claimed;
   }
 
   private async queueDueRotations(): Promise<void> {
     const now = Date.now();
-    for (const due of await store.accountsPastMaxAge(this.ctx.db, 10_000)) {
-      await store.queueJob(this.ctx.db, { accountId: due.id, machineId: due.machineId, reason: 'schedule', dueAt: new Date(now), deadlineAt: new Date(now + 7 * 86400_000), requestedBy: null });
-    }
+    const job = (accountId: string, machineId: string, reason: store.JobReason): store.JobRequest => ({ accountId, machineId, reason, dueAt: new Date(now), deadlineAt: new Date(now + 7 * 86400_000), requestedBy: null });
+    await store.queueJobs(this.ctx.db, (await store.accountsPastMaxAge(this.ctx.db, 10_000)).map((due) => job(due.id, due.machineId, 'schedule')));
     // A password someone revealed must change once they lose access to its machine (when the site's policy says so).
     const actors = new Map<string, Awaited<ReturnType<typeof standingActor>>>();
+    const revoked: store.JobRequest[] = [];
     for (const reveal of await store.revealersOfCurrentPasswords(this.ctx.db)) {
       if (!reveal.userId) continue;
       const machine = await store.machineFacts(this.ctx.db, reveal.machineId);
@@ -82,30 +126,34 @@ export class RotationWorker {
       if (!actors.has(reveal.userId)) actors.set(reveal.userId, await standingActor(this.ctx.db, reveal.userId));
       const actor = actors.get(reveal.userId) ?? null;
       if (actor && authorize(actor, 'credentials.reveal', machineResource(machine)).allowed) continue;
-      await store.queueJob(this.ctx.db, { accountId: reveal.accountId, machineId: reveal.machineId, reason: 'access_revoked', dueAt: new Date(now), deadlineAt: new Date(now + 7 * 86400_000), requestedBy: null });
+      revoked.push(job(reveal.accountId, reveal.machineId, 'access_revoked'));
     }
+    await store.queueJobs(this.ctx.db, revoked);
   }
 
+  /** Open jobs whose agent never came to run them before their deadline fail, with the account still being set up. */
   private async failOverdueJobs(): Promise<void> {
-    for (const job of await store.overdueJobs(this.ctx.db)) {
-      const account = await store.accountById(this.ctx.db, job.accountId);
-      const reason = `the agent was not online to run the job before ${job.deadlineAt.toISOString()}`;
-      await this.ctx.db.transaction(async (tx) => {
-        if (account && account.status === 'in_progress') {
-          await store.setAccountStatus(tx, account.id, 'failed', [reason]);
-          if (account.scope === 'domain') await store.setCoveredStatus(tx, account.id, 'failed', [reason]);
-        }
-        await store.finishJob(tx, job.id, 'failed', reason);
-      });
-    }
+    const overdue = await store.overdueJobs(this.ctx.db);
+    const contexts = new Map((await store.jobContexts(this.ctx.db, overdue.map((j) => j.id))).map((c) => [c.jobId, c]));
+    await Promise.all(
+      overdue.map((job) => {
+        const account = contexts.get(job.id)?.account;
+        const reasons = [`the agent was not online to run the job before ${job.deadlineAt.toISOString()}`];
+        return this.ledger.end({
+          jobId: job.id,
+          state: 'failed',
+          error: reasons[0],
+          ...(account?.status === 'in_progress' ? { account: { id: account.id, status: 'failed' as const, reasons, ...covered(account, reasons) } } : {}),
+          audit: {
+            actorType: 'system',
+            action: job.reason === 'setup' ? 'credential.create' : 'credential.rotate',
+            outcome: 'failure',
+            targetType: 'machine',
+            targetId: job.machineId,
+            details: { account: account?.username ?? null, purpose: account?.purpose ?? null, reason: job.reason, jobId: job.id, reasons },
+          },
+        });
+      }),
+    );
   }
-}
-
-/** Runs `work` over the items with at most `limit` at a time. */
-async function runAll<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]);
-  });
-  await Promise.all(lanes);
 }

@@ -19,6 +19,9 @@ export type Queryable = Db | Tx;
 
 export type DbDriver = 'pglite' | 'postgres';
 
+/** The rows of a raw `db.execute`, whichever driver ran it (postgres-js returns them, PGlite wraps them). */
+export const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+
 export interface Database {
   db: Db;
   driver: DbDriver;

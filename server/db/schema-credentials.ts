@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { boolean, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { at, bytea } from './columns.ts';
 import { users, machines, sites } from './schema.ts';
@@ -118,7 +119,13 @@ export const credentialJobs = pgTable(
     createdAt: at('created_at').notNull().defaultNow(),
     finishedAt: at('finished_at'),
   },
-  (t) => [index('credential_jobs_due_idx').on(t.state, t.dueAt), index('credential_jobs_account_idx').on(t.accountId, t.state)],
+  (t) => [
+    index('credential_jobs_due_idx').on(t.state, t.dueAt),
+    index('credential_jobs_account_idx').on(t.accountId, t.state),
+    // At most one open job per account: a second trigger moves the open job up instead (credential-store queueJobs),
+    // and a rotation's promotion relies on it.
+    uniqueIndex('credential_jobs_open_account_key').on(t.accountId).where(sql`state in ('queued', 'prepared')`),
+  ],
 );
 
 /** Every reveal of an escrowed password: who, when, why, which version, and the rotation it scheduled. */

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Db } from '../db/open.ts';
+import { rowsOf, type Db } from '../db/open.ts';
 
 export interface Claim {
   machineId: string;
@@ -73,7 +73,7 @@ export class ConnectionClaims {
         from (values ${values}) as c(machine_id, agent_key, connection_id, address)
        where m.id = c.machine_id and m.agent_public_key = c.agent_key
       returning m.id, m.inventory_hash`);
-    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { id: string; inventory_hash: string | null }[];
+    const rows = rowsOf<{ id: string; inventory_hash: string | null }>(result);
     return new Map(rows.map((r) => [r.id, r.inventory_hash]));
   }
 }

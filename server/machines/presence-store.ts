@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Queryable } from '../db/open.ts';
+import { rowsOf, type Queryable } from '../db/open.ts';
 import { machines } from '../db/schema.ts';
 
 /**
@@ -47,7 +47,7 @@ export async function touchConnections(q: Queryable, live: { machineId: string; 
       from (values ${values}) as live(machine_id, connection_id)
       where m.id = live.machine_id and m.connection_id = live.connection_id
       returning m.id`);
-    const rows = (Array.isArray(result) ? result : (result as { rows: { id: string }[] }).rows) as { id: string }[];
+    const rows = rowsOf<{ id: string }>(result);
     const touched = new Set(rows.map((r) => r.id));
     superseded.push(...chunk.filter((c) => !touched.has(c.machineId)).map((c) => c.machineId));
   }

@@ -7,8 +7,9 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import pino from 'pino';
 import postgres from 'postgres';
 import { AuditLog } from '../../server/audit/audit-log.ts';
-import { credentialPolicyOf } from '../../server/credentials/credential-policy-store.ts';
+import { policyFromRow, type CredentialPolicy } from '../../server/credentials/credential-policy-store.ts';
 import * as store from '../../server/credentials/credential-store.ts';
+import { RotationLedger } from '../../server/credentials/rotation-ledger.ts';
 import type { Db } from '../../server/db/open.ts';
 import * as schema from '../../server/db/schema.ts';
 import { credentialAccounts } from '../../server/db/schema.ts';
@@ -99,27 +100,29 @@ const SEALED_BYTES = 92;
 
 /**
  * Baseline: a rotation of every created account with the agent and the server's crypto taken out — only the
- * database statements server/credentials/rotation-runner.ts issues per job, in the same order and transactions,
- * through the same store functions, claimed like rotation-worker.ts claims (2,000 per claim, 200 at a time). Jobs
- * are queued first (not timed). Keep in step with rotation-runner.ts: this mirrors runJob's happy path.
+ * database work server/credentials/rotation-runner.ts does per job, through the same store functions and the same
+ * RotationLedger (group commit), claimed like rotation-worker.ts claims (2,000 per claim, their contexts in one
+ * query, 200 at a time). Jobs are queued first (not timed). Keep in step with rotation-runner.ts: this mirrors
+ * runJob's happy path.
  */
 export async function databaseFloor(db: Db, opts: { audit: boolean; limitMs: number }): Promise<{ jobs: number; queueMs: number; runMs: number; done: number }> {
   const deadline = Date.now() + opts.limitMs;
-  const audit = new AuditLog(db, pino({ level: 'silent' }));
+  const ledger = new RotationLedger(db, new AuditLog(db, pino({ level: 'silent' })));
   const accounts = await db.select({ id: credentialAccounts.id, machineId: credentialAccounts.machineId }).from(credentialAccounts).where(eq(credentialAccounts.status, 'created'));
   const machineIds = accounts.map((a) => a.machineId);
   const q0 = performance.now();
-  await lanes(accounts, WORKER.concurrency, deadline, async (a) => {
-    const now = new Date();
-    await store.queueJob(db, { accountId: a.id, machineId: a.machineId, reason: 'on_demand', dueAt: now, deadlineAt: new Date(now.getTime() + 86400_000), requestedBy: null });
-  });
+  const now = new Date();
+  await store.queueJobs(db, accounts.map((a) => ({ accountId: a.id, machineId: a.machineId, reason: 'on_demand' as const, dueAt: now, deadlineAt: new Date(now.getTime() + 86400_000), requestedBy: null })));
   const queueMs = performance.now() - q0;
   const t0 = performance.now();
   let done = 0;
   for (;;) {
     const jobs = await store.claimDueJobs(db, machineIds, WORKER.batch, WORKER.leaseSeconds);
-    await lanes(jobs, WORKER.concurrency, deadline, async (job) => {
-      await floorJob(db, opts.audit ? audit : null, job);
+    const contexts = await store.jobContexts(db, jobs.map((j) => j.id));
+    await lanes(contexts, WORKER.concurrency, deadline, async (context) => {
+      const job = jobs.find((j) => j.id === context.jobId);
+      if (!job) throw new Error(`job ${context.jobId}: not claimed`);
+      await floorJob(ledger, opts.audit, { job, account: context.account, policy: policyFromRow(context.policy) });
       done++;
     });
     if (jobs.length < WORKER.batch || Date.now() > deadline) break;
@@ -127,32 +130,29 @@ export async function databaseFloor(db: Db, opts: { audit: boolean; limitMs: num
   return { jobs: accounts.length, queueMs, runMs: performance.now() - t0, done };
 }
 
-/** `audit` null: the diagnostic variant without the audit chain's append (and so without its lock). */
-async function floorJob(db: Db, audit: AuditLog | null, job: store.CredentialJob): Promise<void> {
-  const account = await store.accountById(db, job.accountId);
-  const machine = await store.machineFacts(db, job.machineId);
-  if (!account || !machine) throw new Error(`job ${job.id}: account or machine missing`);
-  const policy = await credentialPolicyOf(db, machine.siteId);
+/** `audit` false: the diagnostic variant without the audit chain's append (and so without its lock). */
+async function floorJob(ledger: RotationLedger, audit: boolean, { job, account, policy }: { job: store.CredentialJob; account: store.CredentialAccount; policy: CredentialPolicy }): Promise<void> {
   // (credentials.inspect and credentials.prepare on the agent; the job is signed and the sealed copy opened here)
-  await db.transaction(async (tx) => {
-    await store.insertPendingVersion(tx, { accountId: account.id, jobId: job.id, sealed: randomBytes(SEALED_BYTES) });
-    await store.markJobPrepared(tx, job.id);
-  });
+  const versionId = await ledger.storePending({ accountId: account.id, jobId: job.id, sealed: randomBytes(SEALED_BYTES) });
   // (credentials.apply on the agent)
-  const version = await store.pendingVersionOfJob(db, job.id);
-  if (!version) throw new Error(`job ${job.id}: pending version missing`);
-  await db.transaction(async (tx) => {
-    await store.promoteVersion(tx, account.id, version.id, policy.rotation.historyDepth);
-    await store.setAccountStatus(tx, account.id, 'created', []);
-    await store.finishJob(tx, job.id, 'done', null);
-    await audit?.record(tx, {
-      actorType: 'system',
-      action: 'credential.rotate',
-      outcome: 'success',
-      targetType: 'machine',
-      targetId: job.machineId,
-      details: { account: account.username, purpose: account.purpose, scope: account.scope, reason: job.reason, jobId: job.id, versionId: version.id, created: false },
-    });
+  await ledger.end({
+    jobId: job.id,
+    state: 'done',
+    error: null,
+    promote: { accountId: account.id, versionId, historyDepth: policy.rotation.historyDepth },
+    account: { id: account.id, status: 'created', reasons: [] },
+    ...(audit
+      ? {
+          audit: {
+            actorType: 'system',
+            action: 'credential.rotate',
+            outcome: 'success',
+            targetType: 'machine',
+            targetId: job.machineId,
+            details: { account: account.username, purpose: account.purpose, scope: account.scope, reason: job.reason, jobId: job.id, versionId, created: false },
+          },
+        }
+      : {}),
   });
 }
 

@@ -49,7 +49,7 @@ export function reportRound(
 export function reportBaseline(report: Report, floor: { jobs: number; queueMs: number; runMs: number; done: number }, rotation: RoundFigures): void {
   report.add('baseline: database work of a rotation alone — jobs done', `${floor.done}/${floor.jobs}`, { text: `= ${floor.jobs}`, ok: floor.done === floor.jobs });
   report.add('baseline: claim → last job done (200 at a time) / per second', `${fmt.s(floor.runMs)} / ${fmt.n(floor.done / (floor.runMs / 1000), 0)} /s`);
-  report.add('baseline: queueing the jobs (queueJob, not in the time above)', fmt.s(floor.queueMs));
+  report.add('baseline: queueing the jobs (queueJobs, not in the time above)', fmt.s(floor.queueMs));
   const spanMs = rotation.lastDone - rotation.firstCreated;
   if (spanMs > 0 && floor.runMs > 0) report.add('rotation (first job created → last done) / baseline', `${fmt.n(spanMs / floor.runMs, 1)} ×`);
 }
