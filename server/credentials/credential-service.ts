@@ -39,9 +39,8 @@ export async function siteCredentialStatus(ctx: AppContext, actor: Actor, siteId
   const site = await demandSite(ctx, actor, siteId, 'machines.view');
   const policy = await credentialPolicyOf(ctx.db, siteId);
   const rows = (await store.siteAccounts(ctx.db, siteId)).filter((r) => authorize(actor, 'machines.view', { type: 'machine', machineId: r.account.machineId, siteId, clientId: site.clientId }).allowed);
-  const machines = await Promise.all(
-    rows.map(async (r) => ({ machineId: r.account.machineId, hostname: r.hostname, kind: r.kind, os: r.os, ...accountView(r.account, await store.openJobOf(ctx.db, r.account.id)) })),
-  );
+  const open = await store.openJobsOf(ctx.db, rows.map((r) => r.account.id));
+  const machines = rows.map((r) => ({ machineId: r.account.machineId, hostname: r.hostname, kind: r.kind, os: r.os, ...accountView(r.account, open.get(r.account.id)) }));
   const of = (purpose: string) => machines.filter((m) => m.purpose === purpose).map((m) => m.status);
   return {
     siteId,
@@ -55,7 +54,8 @@ export async function siteCredentialStatus(ctx: AppContext, actor: Actor, siteId
 export async function machineCredentials(ctx: AppContext, actor: Actor, machineId: string) {
   await facts(ctx, actor, machineId, 'machines.view');
   const accounts = await store.machineAccounts(ctx.db, machineId);
-  return Promise.all(accounts.map(async (a) => accountView(a, await store.openJobOf(ctx.db, a.id))));
+  const open = await store.openJobsOf(ctx.db, accounts.map((a) => a.id));
+  return accounts.map((a) => accountView(a, open.get(a.id)));
 }
 
 /** The account that really holds the password: a member server's NOC account is its domain controller's. */

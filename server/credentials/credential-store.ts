@@ -183,9 +183,18 @@ export async function cancelOpenJobs(q: Queryable, accountIds: string[]): Promis
     .where(and(inArray(credentialJobs.accountId, accountIds), inArray(credentialJobs.state, OPEN_JOB_STATES)));
 }
 
-export async function openJobOf(q: Queryable, accountId: string): Promise<CredentialJob | undefined> {
-  const [row] = await q.select().from(credentialJobs).where(and(eq(credentialJobs.accountId, accountId), inArray(credentialJobs.state, OPEN_JOB_STATES)));
-  return row;
+/** The open job of each of these accounts that has one, by account id. */
+export async function openJobsOf(q: Queryable, accountIds: readonly string[]): Promise<Map<string, CredentialJob>> {
+  const open = new Map<string, CredentialJob>();
+  // Chunks keep each statement under the protocol's 65,535 bind parameters.
+  for (let i = 0; i < accountIds.length; i += 10_000) {
+    const rows = await q
+      .select()
+      .from(credentialJobs)
+      .where(and(inArray(credentialJobs.accountId, accountIds.slice(i, i + 10_000)), inArray(credentialJobs.state, OPEN_JOB_STATES)));
+    for (const row of rows) open.set(row.accountId, row);
+  }
+  return open;
 }
 
 /** Created accounts whose current password is older than their site's maximum age, and no job open: rotate them. */

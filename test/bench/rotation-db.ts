@@ -164,11 +164,3 @@ async function lanes<T>(items: T[], limit: number, deadline: number, work: (item
   }));
 }
 
-/** Inserts an on-demand job for every created account in one statement (PostgreSQL, `--queue sql`). */
-export async function queueAllBySql(db: Db): Promise<number> {
-  const result = await db.execute(sql`insert into credential_jobs (account_id, machine_id, reason, due_at, deadline_at)
-    select a.id, a.machine_id, 'on_demand', now(), now() + interval '1 day' from credential_accounts a
-    where a.status = 'created' and not exists (select 1 from credential_jobs j where j.account_id = a.id and j.state in ('queued', 'prepared'))
-    returning id`);
-  return rows(result).length;
-}

@@ -8,7 +8,7 @@ import { Bench, log } from './phases.ts';
 import { cpuMeter, fdLimit, freePort, killAllChildren, PhaseTimeout, ROOT, sleep, until } from './proc.ts';
 import { fmt, printServerMessages, Report } from './report.ts';
 import { phaseCpu } from './rotation-cpu.ts';
-import { consistency, databaseFloor, jobStates, openAsIs, pgBackendStates, queueAllBySql, roundFigures } from './rotation-db.ts';
+import { consistency, databaseFloor, jobStates, openAsIs, pgBackendStates, roundFigures } from './rotation-db.ts';
 import { Fleet } from './rotation-fleet.ts';
 import { reportBaseline, reportRound, reportSetupRequest } from './rotation-report.ts';
 import { Api, spread } from './rotation-rest.ts';
@@ -26,7 +26,7 @@ const { values: opt } = parseArgs({
     db: { type: 'string', default: 'pglite' },
     workers: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '64' },
-    queue: { type: 'string', default: 'api' },
+    queue: { type: 'string', default: 'site' },
     'rest-concurrency': { type: 'string', default: '16' },
     'tick-seconds': { type: 'string', default: '1' },
     'pg-url': { type: 'string', default: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
@@ -46,10 +46,10 @@ const W = Number(opt.workers);
 const CONC = Number(opt.concurrency);
 const REST_CONC = Number(opt['rest-concurrency']);
 const DB = opt.db as 'pglite' | 'postgres';
-const QUEUE = opt.queue as 'api' | 'site' | 'sql';
+const QUEUE = opt.queue as 'site' | 'api';
 const sec = (name: keyof typeof opt) => Number(opt[name]) * 1000;
-if (!Number.isInteger(N) || N < 1 || N > 100_000 || !['pglite', 'postgres'].includes(DB) || !(W >= 1 && W <= 8) || !(CONC >= 1) || !(REST_CONC >= 1 && REST_CONC <= 256) || !['api', 'site', 'sql'].includes(QUEUE) || (QUEUE === 'sql' && DB !== 'postgres')) {
-  process.stderr.write('usage: npm run bench:rotation -- --agents N (1..100000) [--db pglite|postgres] [--queue api|site|sql (sql: postgres only)] [--rest-concurrency 16] [--workers 1..8] [--cpu-prof] [--skip-baseline]\n');
+if (!Number.isInteger(N) || N < 1 || N > 100_000 || !['pglite', 'postgres'].includes(DB) || !(W >= 1 && W <= 8) || !(CONC >= 1) || !(REST_CONC >= 1 && REST_CONC <= 256) || !['site', 'api'].includes(QUEUE)) {
+  process.stderr.write('usage: npm run bench:rotation -- --agents N (1..100000) [--db pglite|postgres] [--queue site|api] [--rest-concurrency 16] [--workers 1..8] [--cpu-prof] [--skip-baseline]\n');
   process.exit(2);
 }
 const reproduce = `npm run bench:rotation -- ${process.argv.slice(2).join(' ')}`;
@@ -187,18 +187,15 @@ async function run(): Promise<void> {
   const status = await api.credentialStatus(siteId);
   reportSetupRequest(setupRows, { putMs, setupSeen, statusMs: performance.now() - s0, status, n: N });
 
-  // 3. Rotation: one on-demand job per machine (through the API, or one SQL insert), until every endpoint applied.
+  // 3. Rotation: one on-demand job per machine (one bulk request for the site, or one request per machine), until
+  // every endpoint applied.
   cpu = phaseCpu(steward.pid, pool.workerPids(), dbName);
   const rotationStart = Date.now();
   const profileFrom = (rotationStart - spawnedAt) / 1000;
   // The requests are posted while the worker already runs the first jobs: waiting (and sampling) starts at once.
   let queueing: Promise<void> = Promise.resolve();
   let queued = false;
-  if (QUEUE === 'sql') {
-    const count = await queueAllBySql(monitor!.db);
-    rotationRows.add('rotation: on-demand jobs inserted by one SQL statement', `${count} in ${fmt.s(Date.now() - rotationStart)}`);
-    queued = true;
-  } else if (QUEUE === 'site') {
+  if (QUEUE === 'site') {
     const bulk = await api.rotateSite(siteId);
     rotationRows.add('rotation: one POST /api/v1/sites/:id/credentials/rotate', `${bulk.queued} queued in ${fmt.s(Date.now() - rotationStart)}`);
     queued = true;
