@@ -126,11 +126,11 @@ async function apply(ctx: AppContext, ledger: RotationLedger, job: store.Credent
 }
 
 /** A domain account's member servers follow it, with a reason saying so. */
-export const covered = (account: store.CredentialAccount, reasons: string[]) =>
+const covered = (account: store.CredentialAccount, reasons: string[]) =>
   account.scope === 'domain' ? { coveredReasons: [`covered by the domain account ${account.domain ?? ''}\\${account.username}`, ...reasons] } : {};
 
 /** The job ends without a new password: not qualified, or failed. An account that already works keeps `created`. */
-function endWithout(ledger: RotationLedger, job: store.CredentialJob, account: store.CredentialAccount, status: store.AccountStatus, reasons: string[]): Promise<void> {
+export function endWithout(ledger: RotationLedger, job: store.CredentialJob, account: store.CredentialAccount, status: store.AccountStatus, reasons: string[]): Promise<void> {
   const keepsWorking = account.status === 'created' && job.reason !== 'setup';
   return ledger.end({
     jobId: job.id,

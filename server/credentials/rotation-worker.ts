@@ -7,7 +7,7 @@ import { planSite } from './credential-setup.ts';
 import * as store from './credential-store.ts';
 import { policyFromRow } from './credential-policy-store.ts';
 import { RotationLedger } from './rotation-ledger.ts';
-import { covered, runJob, type ClaimedJob } from './rotation-runner.ts';
+import { endWithout, runJob, type ClaimedJob } from './rotation-runner.ts';
 import { completeFinishedSetups } from './setup-summary.ts';
 
 export interface RotationWorkerOptions {
@@ -131,28 +131,15 @@ export class RotationWorker {
     await store.queueJobs(this.ctx.db, revoked);
   }
 
-  /** Open jobs whose agent never came to run them before their deadline fail, with the account still being set up. */
+  /** Open jobs whose agent never came to run them before their deadline fail, with their account if it was new. */
   private async failOverdueJobs(): Promise<void> {
     const overdue = await store.overdueJobs(this.ctx.db);
     const contexts = new Map((await store.jobContexts(this.ctx.db, overdue.map((j) => j.id))).map((c) => [c.jobId, c]));
     await Promise.all(
       overdue.map((job) => {
         const account = contexts.get(job.id)?.account;
-        const reasons = [`the agent was not online to run the job before ${job.deadlineAt.toISOString()}`];
-        return this.ledger.end({
-          jobId: job.id,
-          state: 'failed',
-          error: reasons[0],
-          ...(account?.status === 'in_progress' ? { account: { id: account.id, status: 'failed' as const, reasons, ...covered(account, reasons) } } : {}),
-          audit: {
-            actorType: 'system',
-            action: job.reason === 'setup' ? 'credential.create' : 'credential.rotate',
-            outcome: 'failure',
-            targetType: 'machine',
-            targetId: job.machineId,
-            details: { account: account?.username ?? null, purpose: account?.purpose ?? null, reason: job.reason, jobId: job.id, reasons },
-          },
-        });
+        if (!account) return this.ledger.end({ jobId: job.id, state: 'cancelled', error: 'the account or its machine is gone' });
+        return endWithout(this.ledger, job, account, 'failed', [`the agent was not online to run the job before ${job.deadlineAt.toISOString()}`]);
       }),
     );
   }

@@ -1,6 +1,6 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialAccounts, credentialJobs, credentialPolicies } from '../../server/db/schema.ts';
+import { auditEvents, credentialAccounts, credentialJobs, credentialPolicies } from '../../server/db/schema.ts';
 import { setupAdmin, type Api } from '../helpers/api.ts';
 import { backends } from '../helpers/db.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -115,6 +115,28 @@ describe.each(backends())('credential policies on %s', (backend) => {
     expect(account).toMatchObject({ purpose: 'remote_support', username: 'remote-support', status: 'in_progress' });
     const jobs = await server.running.ctx.db.select().from(credentialJobs).where(eq(credentialJobs.machineId, late.id));
     expect(jobs.map((j) => [j.reason, j.state])).toEqual([['setup', 'queued']]);
+  });
+
+  it('fails a setup job whose agent never came before its deadline, with the reason, the account and the audit saying so', async () => {
+    const siteId = siteIds[12];
+    await server.running.ctx.db.update(credentialPolicies).set({ setupCompletedAt: new Date() });
+    const offline = await createMachine(server, siteId, 'never-online', 'desktop');
+    expect((await admin.put(`/api/v1/sites/${siteId}/credential-policy`, body({ desktop: { enabled: true } }))).status).toBe(200);
+    await server.running.rotations.tick();
+    const [job] = await server.running.ctx.db.select().from(credentialJobs).where(eq(credentialJobs.machineId, offline.id));
+    expect([job.reason, job.state]).toEqual(['setup', 'queued']);
+    expect((await server.running.ctx.db.select().from(credentialJobs).where(eq(credentialJobs.id, job.id)))[0].state, 'before its deadline it waits').toBe('queued');
+    await server.running.ctx.db.update(credentialJobs).set({ deadlineAt: new Date(Date.now() - 1000) }).where(eq(credentialJobs.id, job.id));
+    await server.running.rotations.tick();
+    const [failed] = await server.running.ctx.db.select().from(credentialJobs).where(eq(credentialJobs.id, job.id));
+    expect(failed.state).toBe('failed');
+    expect(failed.lastError).toMatch(/the agent was not online to run the job before/);
+    const status = await admin.get(`/api/v1/sites/${siteId}/credential-status`);
+    const machine = status.body.machines.find((m: { machineId: string }) => m.machineId === offline.id);
+    expect(machine).toMatchObject({ status: 'failed', rotation: null });
+    expect(machine.reasons[0]).toMatch(/not online/);
+    const audit = await server.running.ctx.db.select().from(auditEvents).where(and(eq(auditEvents.action, 'credential.create'), eq(auditEvents.targetId, offline.id)));
+    expect(audit.map((a) => a.outcome)).toEqual(['failure']);
   });
 
   it('a new site starts with desktop credentials enabled once a Super Admin said so for future sites; others may not say so', async () => {
