@@ -320,11 +320,11 @@ export async function machineFacts(q: Queryable, machineId: string) {
   return row;
 }
 
-/** What running the claimed jobs needs, in one query: each job's account, machine and site policy (null: defaults). */
+/** What running the claimed jobs needs, in one query: each job's account and its site's policy (null: defaults). */
 export async function jobContexts(q: Queryable, jobIds: readonly string[]) {
   if (jobIds.length === 0) return [];
   return q
-    .select({ jobId: credentialJobs.id, account: credentialAccounts, machine: facts, policy: credentialPolicies })
+    .select({ jobId: credentialJobs.id, account: credentialAccounts, policy: credentialPolicies })
     .from(credentialJobs)
     .innerJoin(credentialAccounts, eq(credentialAccounts.id, credentialJobs.accountId))
     .innerJoin(machines, eq(machines.id, credentialJobs.machineId))

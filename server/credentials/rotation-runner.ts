@@ -24,7 +24,6 @@ export function passwordRulesOf(policy: CredentialPolicy): PasswordRules {
 export interface ClaimedJob {
   job: store.CredentialJob;
   account: store.CredentialAccount;
-  machine: { siteId: string };
   policy: CredentialPolicy;
 }
 

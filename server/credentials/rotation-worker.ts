@@ -2,10 +2,9 @@ import { standingActor } from '../access/actor-store.ts';
 import { authorize } from '../access/authorizer.ts';
 import type { AppContext } from '../context.ts';
 import { machineResource } from '../machines/machine-service.ts';
-import { credentialPolicyOf } from './credential-policy-store.ts';
+import { credentialPolicyOf, policyFromRow } from './credential-policy-store.ts';
 import { planSite } from './credential-setup.ts';
 import * as store from './credential-store.ts';
-import { policyFromRow } from './credential-policy-store.ts';
 import { RotationLedger } from './rotation-ledger.ts';
 import { endWithout, runJob, type ClaimedJob } from './rotation-runner.ts';
 import { completeFinishedSetups } from './setup-summary.ts';
@@ -83,16 +82,20 @@ export class RotationWorker {
         queue.push(...(await this.withContexts(jobs)));
         if (jobs.length < this.opts.batch || this.stopped) exhausted = true;
       })()
-        // The jobs already claimed still run; the round then reports the failure.
-        .catch((error: unknown) => void ((failure = error), (exhausted = true)))
+        .catch((error: unknown) => {
+          // The jobs already claimed still run; the round then reports the failure.
+          failure = error;
+          exhausted = true;
+        })
         .finally(() => (claiming = null)));
     const lane = async () => {
       for (;;) {
         if (queue.length <= this.opts.concurrency && !exhausted) void claim();
-        const next = queue.shift();
+        // Stopping leaves claimed jobs unstarted: their leases belong to agent connections that close with this replica.
+        const next = this.stopped ? undefined : queue.shift();
         // A job that could not even record its outcome (the database went away) is run again once its lease ends.
         if (next) await runJob(this.ctx, this.ledger, next).catch((error: unknown) => this.ctx.log.error({ err: error, jobId: next.job.id }, 'credential job could not record its outcome'));
-        else if (exhausted) return;
+        else if (exhausted || this.stopped) return;
         else await claim();
       }
     };
@@ -100,13 +103,13 @@ export class RotationWorker {
     if (failure) throw failure;
   }
 
-  /** Each job with its account, machine and policy; a job whose account or machine is gone is cancelled. */
+  /** Each job with its account and policy; a job whose account or machine is gone is cancelled. */
   private async withContexts(jobs: store.CredentialJob[]): Promise<ClaimedJob[]> {
     const contexts = new Map((await store.jobContexts(this.ctx.db, jobs.map((j) => j.id))).map((c) => [c.jobId, c]));
     const claimed: ClaimedJob[] = [];
     for (const job of jobs) {
       const context = contexts.get(job.id);
-      if (context) claimed.push({ job, account: context.account, machine: context.machine, policy: policyFromRow(context.policy) });
+      if (context) claimed.push({ job, account: context.account, policy: policyFromRow(context.policy) });
       else await this.ledger.end({ jobId: job.id, state: 'cancelled', error: 'the account or its machine is gone' });
     }
     return claimed;
