@@ -118,9 +118,10 @@ export async function databaseFloor(db: Db, opts: { audit: boolean; limitMs: num
   let done = 0;
   for (;;) {
     const jobs = await store.claimDueJobs(db, machineIds, WORKER.batch, WORKER.leaseSeconds);
+    const claimed = new Map(jobs.map((j) => [j.id, j]));
     const contexts = await store.jobContexts(db, jobs.map((j) => j.id));
     await lanes(contexts, WORKER.concurrency, deadline, async (context) => {
-      const job = jobs.find((j) => j.id === context.jobId);
+      const job = claimed.get(context.jobId);
       if (!job) throw new Error(`job ${context.jobId}: not claimed`);
       await floorJob(ledger, opts.audit, { job, account: context.account, policy: policyFromRow(context.policy) });
       done++;
