@@ -1,11 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AGENT_GATEWAY_PATH } from '../../protocol/version.ts';
 import { Bench, log } from './phases.ts';
-import { cpuMeter, fdLimit, freePort, killAllChildren, PhaseTimeout, procSample, ROOT, sleep, until } from './proc.ts';
+import { codeUnderTest, cpuMeter, fdLimit, freePort, killAllChildren, PhaseTimeout, procSample, sleep, until } from './proc.ts';
 import { fmt, printServerMessages, Report } from './report.ts';
 import { createBenchDatabase, settledRss, setupTenant, type ServerSpec } from './server-process.ts';
 
@@ -73,9 +72,8 @@ async function run(): Promise<void> {
   const idle = cpuMeter(process.pid, []);
   await sleep(2000);
   const busyBefore = idle().machine;
-  const git = (args: string[]) => { try { return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim(); } catch { return '?'; } };
-  const dirty = git(['status', '--porcelain', '--', 'server', 'protocol', 'agent', 'package.json']).split('\n').filter(Boolean).length;
-  report.add('code under test (git HEAD, changed files in server/ protocol/ agent/)', `${git(['rev-parse', '--short', 'HEAD'])}, ${dirty}`);
+  const code = codeUnderTest();
+  report.add('code under test (git HEAD, changed files in server/ protocol/ agent/)', `${code.commit}, ${code.changedFiles}`);
   log(`Steward agent benchmark: ${N} agents, db ${DB}, ${W} client workers, ${os.cpus().length} cores, RLIMIT_NOFILE ${limit.soft}/${limit.hard}`);
   report.add('machine busy before start (other jobs), loadavg', `${fmt.n(busyBefore, 0)} %, ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   if (busyBefore > 15) report.note(`the machine was ${fmt.n(busyBefore, 0)} % busy before the run: other jobs compete for the 2 cores; rates and CPU figures are pessimistic`);

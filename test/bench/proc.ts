@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -7,6 +7,19 @@ import WebSocket from 'ws';
 
 /** Shared process plumbing for the benchmark: child processes, /proc readings, ports, deadlines. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** What a benchmark measured: the git commit, and how many files under server/ protocol/ agent/ (and package.json) differ from it. */
+export function codeUnderTest(): { commit: string; changedFiles: number } {
+  const git = (args: string[]) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+    } catch {
+      return '?';
+    }
+  };
+  const changedFiles = git(['status', '--porcelain', '--', 'server', 'protocol', 'agent', 'package.json']).split('\n').filter(Boolean).length;
+  return { commit: git(['rev-parse', '--short', 'HEAD']), changedFiles };
+}
 export const CLK_TCK = 100;
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

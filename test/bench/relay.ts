@@ -15,7 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { shellForThisPlatform } from '../../agent/platform/shell.ts';
 import { CompareTable, f, log, median } from './compare-table.ts';
-import { cpuMeter, procSample, ROOT } from './proc.ts';
+import { codeUnderTest, cpuMeter, procSample } from './proc.ts';
 import { startPtyBaseline, ptyAlone, type PtyBaseline } from './pty-baseline.ts';
 import { agentPing, floodMemory, floodShare, healthz, probeUntil, summary, type MemorySample } from './relay-load.ts';
 import { baselineSide, drained, keystrokes, pushFile, rawCat, ready, relaySide, type Side, type Terminal } from './relay-terminals.ts';
@@ -55,9 +55,8 @@ let world: RelayWorld | null = null;
 let baseline: PtyBaseline | null = null;
 
 async function main(): Promise<void> {
-  const git = (args: string[]) => { try { return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim(); } catch { return '?'; } };
-  const dirty = git(['status', '--porcelain', '--', 'server', 'protocol', 'agent']).split('\n').filter(Boolean).length;
-  table.note(`code under test: git ${git(['rev-parse', '--short', 'HEAD'])} with ${dirty} changed files in server/ protocol/ agent/; db ${DB}; ${os.cpus().length} cores; loadavg at start ${loadavg()}`);
+  const code = codeUnderTest();
+  table.note(`code under test: git ${code.commit} with ${code.changedFiles} changed files in server/ protocol/ agent/; db ${DB}; ${os.cpus().length} cores; loadavg at start ${loadavg()}`);
   // One shell for both sides (STEWARD_AGENT_SHELL, read by agent/platform/shell.ts in the agent and in the baseline):
   // /bin/sh by default, like the tests — the host account's interactive profile would dominate the start figure.
   process.env.STEWARD_AGENT_SHELL = opt.shell === 'login' ? '' : opt.shell!;
